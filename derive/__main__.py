@@ -1,0 +1,5 @@
+"""Entry point for ``python -m derive``."""
+
+from derive.cli import main
+
+main()
