@@ -8,6 +8,7 @@ the field and what was expected, through :class:`~derive.errors.DeriveError`.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,6 +21,7 @@ LAYER_TYPES = ("conv", "maxpool", "dense")
 ACTIVATIONS = ("relu", "prelu", "linear", "tanh", "sigmoid")
 PADDINGS = ("same", "valid")
 MAX_SIZE = 2**20
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 
 TOP_FIELDS = {"input", "shared_weights", "prelu", "layer"}
 REQUIRED = {
@@ -166,8 +168,9 @@ def _layer(table: dict, i: int, problems: list[str]) -> Layer | None:
     for key in REQUIRED[kind]:
         if key not in table:
             problems.append(f"{where}: missing field '{key}'")
-    if "name" in table and (not isinstance(name, str) or not name.strip()):
-        problems.append(f"{where}: field 'name' must be a non-empty string, got {name!r}")
+    if "name" in table and (not isinstance(name, str) or not NAME.fullmatch(name)):
+        problems.append(f"{where}: field 'name' must be 1-32 letters, digits, '_' or '-' starting with a letter "
+                        f"(the second branch adds a prime), got {name!r}")
     activation = table.get("activation", "linear")
     if activation not in ACTIVATIONS:
         problems.append(f"{where}: field 'activation' must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
@@ -184,7 +187,7 @@ def _layer(table: dict, i: int, problems: list[str]) -> Layer | None:
     units = _positive(table["units"], f"{where}: field 'units'", problems) if "units" in table else None
     if len(problems) > before:
         return None
-    return Layer(name.strip(), kind, activation, kernel, stride, padding, filters, units)
+    return Layer(name, kind, activation, kernel, stride, padding, filters, units)
 
 
 def _positive(value, what: str, problems: list[str]) -> int | None:

@@ -92,7 +92,10 @@ def test_with_options_overrides_and_rejects_unknown_convention():
     (with_layer(0, padding="full"), r"field 'padding' must be 'same' or 'valid'"),
     (with_layer(0, kernel=40, padding="valid"), r"kernel 40 is larger than the input height 32"),
     (with_layer(1, units=2**21), r"field 'units' is 2097152, larger than"),
-    (with_layer(1, name=""), r"field 'name' must be a non-empty string"),
+    (with_layer(1, name=""), r"field 'name' must be 1-32 letters"),
+    (with_layer(1, name="L5'"), r"field 'name' must be 1-32 letters"),
+    (with_layer(1, name="L.5"), r"field 'name' must be 1-32 letters"),
+    (with_layer(1, name=5), r"field 'name' must be 1-32 letters"),
     (with_layer(1, name="L1"), r"name 'L1' is used twice"),
 ])
 def test_each_problem_is_one_line_naming_the_field(data, pattern):
