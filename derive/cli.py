@@ -126,6 +126,96 @@ def count_params(spec_path, shared, prelu, fmt):
     click.echo(params.render(params.report(net), fmt), nl=False)
 
 
+@cli.command("experiments")
+@spec_options
+@click.option("--only", "names", multiple=True, metavar="NAME",
+              help="Run only this experiment (repeatable): branches, loss, dropout, sparsity, convolution, "
+                   "vanishing, glorot, alexnet.")
+@click.option("--quick", is_flag=True, help="Small sizes (seconds), as the tests use.")
+@click.option("--data", "data", default="shapeset", show_default=True, metavar="shapeset|cifar10:PATH",
+              help="Images: the Shapeset generator, or CIFAR-10 python batches in PATH.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every draw.")
+@click.option("--out", "out", metavar="DIR", help="Cache directory  [default: .derive-cache/experiments]")
+@click.option("--force", is_flag=True, help="Recompute even when a cached result exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (conclusions and file paths).")
+def experiments_command(spec_path, shared, prelu, names, quick, data, seed, out, force, as_json):
+    """Rerun the experiments behind the conceptual answers; write numbers (JSON) and figures (PNG).
+
+    Results are cached by experiment, spec content, data, seed, size and code version, so a
+    second run (and the correction sheet) reuses them. Timings go to stderr.
+
+    \b
+    Examples:
+        derive experiments --quick
+        derive experiments --only glorot --only vanishing --seed 1
+        derive experiments --data cifar10:~/cifar-10-batches-py --json
+    """
+    import json
+    import time
+
+    from derive import experiments
+
+    net = load_spec(spec_path, shared, prelu)
+    for name in names:
+        experiments.describe(name)  # reject unknown names before running anything
+
+    def bar(label, total):
+        return click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"))
+
+    results = []
+    for name in names or experiments.NAMES:
+        start = time.perf_counter()
+        result = experiments.run(name, spec=net, seed=seed, quick=quick, data=data, cache_dir=out,
+                                 progress=bar, force=force)
+        how = "cached" if result.cached else "computed"
+        click.echo(f"{name}: {time.perf_counter() - start:.1f} s ({how})", err=True)
+        results.append(result)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in results], indent=2, sort_keys=True))
+        return
+    for r in results:
+        click.echo(f"{r.name} ({r.question}): {r.summary()}")
+        click.echo(f"  numbers: {r.directory / 'result.json'}")
+        for path in r.figures:
+            click.echo(f"  figure:  {path}")
+
+
+@cli.command("sheet")
+@spec_options
+@click.option("--lang", type=click.Choice(("fr", "en")), default="fr", show_default=True, help="Language of the sheet.")
+@click.option("--format", "fmt", default="md,tex,pdf", show_default=True, metavar="LIST",
+              help="Comma-separated formats among md, tex, typ, pdf.")
+@click.option("--pdf-engine", "engine", type=click.Choice(("typst", "latex")), default="typst", show_default=True,
+              help="typst (bundled, no system package) or latex (latexmk and TeX Live).")
+@click.option("--out", "out", default="build", show_default=True, metavar="DIR", help="Output folder.")
+def sheet_command(spec_path, shared, prelu, lang, fmt, engine, out):
+    """Write the correction sheet: corrige.<lang>.md/.tex/.pdf and figures/ into DIR.
+
+    Every answer is computed and checked while the sheet is built; files are moved
+    into DIR only when every requested format has been produced.
+
+    \b
+    Examples:
+        derive sheet                                  # French: Markdown, LaTeX, PDF (typst) in build/
+        derive sheet --lang en --format md --out docs
+        derive sheet --pdf-engine latex --format pdf
+    """
+    from derive import sheet
+
+    formats = sheet.parse_formats(fmt)
+    net = load_spec(spec_path, shared, prelu)
+    with click.progressbar(length=sheet.steps(formats), label=f"corrige.{lang}", file=sys.stderr,
+                           item_show_func=lambda s: s, show_eta=False) as bar:
+        try:
+            written = sheet.build(net, lang, formats, engine, out, progress=lambda label: bar.update(1, label))
+        except sheet.BuildFailed as exc:
+            click.echo(f"derive: sheet not written: {exc}", err=True)
+            return 1
+    for path in written:
+        if path.parent.name != "figures":
+            click.echo(str(path))
+
+
 def main():
     """Console-script entry point."""
     cli(prog_name="derive")

@@ -1,0 +1,1 @@
+"""Exercise 1, Q3: the parameter count."""

@@ -1,0 +1,154 @@
+"""The correction sheet: gather every answer unit's context, render Markdown, LaTeX, Typst, PDF, write atomically.
+
+Everything is built in a temporary folder beside the output folder; files are moved into place
+(``os.replace``) only once every requested format has been produced, so a failure leaves the
+output folder as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from derive import answers, render
+from derive.errors import DeriveError
+
+FORMATS = ("md", "tex", "typ", "pdf")
+STEM = "corrige"
+
+
+class BuildFailed(Exception):
+    """The sheet could not be produced: a check failed, or a converter or PDF engine reported an error."""
+
+
+@dataclass
+class Inputs:
+    """What the answer units compute from, each piece computed once, on first use."""
+
+    spec: object
+    figdir: Path
+    figures: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def report(self) -> dict:
+        """The count-params report of the spec."""
+        from derive import params
+
+        return params.report(self.spec)
+
+    def figure(self, name: str, draw) -> str:
+        """Draw a figure once into the sheet's figures/ folder; returns its path relative to the sheet."""
+        if name not in self.figures:
+            self.figdir.mkdir(parents=True, exist_ok=True)
+            draw(self.figdir / name)
+            self.figures[name] = f"figures/{name}"
+        return self.figures[name]
+
+    def copy_figure(self, source: str | Path, name: str | None = None) -> str:
+        """Copy a figure made elsewhere (an experiment's) into the sheet's figures/ folder."""
+        source = Path(source)
+        return self.figure(name or source.name, lambda target: shutil.copyfile(source, target))
+
+
+@dataclass
+class Solved:
+    """One answered question: its unit, its computed context and the evidence checked on it."""
+
+    unit: answers.Unit
+    context: dict
+    checks: list[answers.Check]
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """The formats of a --format value such as "md,tex,pdf", in canonical order."""
+    asked = [f.strip().lower() for f in text.split(",") if f.strip()]
+    bad = [f for f in asked if f not in FORMATS]
+    if bad or not asked:
+        raise DeriveError(f"unknown format '{','.join(bad) or text}' (expected a comma-separated list of "
+                          f"{', '.join(FORMATS)})")
+    return tuple(f for f in FORMATS if f in asked)
+
+
+def steps(formats: tuple[str, ...]) -> int:
+    """How many progress steps a build of these formats reports."""
+    return len(answers.load_all()) + 2 + ("tex" in formats or "pdf" in formats) + ("pdf" in formats)
+
+
+def solve_all(spec, figdir: Path, progress=None) -> list[Solved]:
+    """Compute every unit's context and check its evidence; a failed check stops the build."""
+    inputs = Inputs(spec, figdir)
+    solved = []
+    for unit in answers.load_all():
+        _tick(progress, f"{unit.id}")
+        context = unit.solve(inputs)
+        checks = unit.check(context)
+        failed = [c for c in checks if not c.ok]
+        if failed:
+            raise BuildFailed("; ".join(f"{unit.id}: check failed: {c.text('en')} ({c.detail})" for c in failed))
+        solved.append(Solved(unit, context, checks))
+    return solved
+
+
+def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "typst",
+          out: str | Path = "build", progress=None) -> list[Path]:
+    """Write corrige.<lang>.<fmt> and figures/ into `out`; returns the written paths."""
+    from derive import document
+
+    if lang not in answers.LANGS:
+        raise DeriveError(f"unknown language '{lang}' (expected one of {', '.join(answers.LANGS)})")
+    if engine not in render.ENGINES:
+        raise DeriveError(f"unknown PDF engine '{engine}' (expected one of {', '.join(render.ENGINES)})")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DeriveError(f"{out}: exists and is not a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent))
+    try:
+        solved = solve_all(spec, tmp / "figures", progress)
+        doc = document.Document(spec, lang, solved)
+        _tick(progress, "markdown")
+        written = [_write(tmp / f"{STEM}.{lang}.md", doc.markdown())]
+        if "tex" in formats or (engine == "latex" and "pdf" in formats):
+            _tick(progress, "latex")
+            written.append(_write(tmp / f"{STEM}.{lang}.tex", doc.latex()))
+        if "typ" in formats or (engine == "typst" and "pdf" in formats):
+            _tick(progress, "typst")
+            written.append(_write(tmp / f"{STEM}.{lang}.typ", doc.typst()))
+        if "pdf" in formats:
+            _tick(progress, f"pdf ({engine})")
+            compile_pdf = render.pdf_typst if engine == "typst" else render.pdf_latex
+            try:
+                written.append(compile_pdf(tmp / f"{STEM}.{lang}.{'typ' if engine == 'typst' else 'tex'}"))
+            except RuntimeError as exc:
+                raise BuildFailed(str(exc)) from exc
+        keep = [p for p in written if p.suffix.lstrip(".") in formats]
+        keep += sorted((tmp / "figures").glob("*")) if (tmp / "figures").exists() else []
+        _tick(progress, "write")
+        return _move(keep, tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8", newline="\n")
+    return path
+
+
+def _move(paths: list[Path], tmp: Path, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    done = []
+    for p in paths:
+        target = out / p.relative_to(tmp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, target)
+        done.append(target)
+    return done
+
+
+def _tick(progress, label: str) -> None:
+    if progress is not None:
+        progress(label)
