@@ -1,0 +1,1 @@
+"""Exercise 2, Q3: the convolution of a CNN."""
