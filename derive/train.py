@@ -1,0 +1,153 @@
+"""Optimisers (plain SGD, AlexNet's momentum with weight decay), the training loop, verification.
+
+AlexNet's rule is the exam's Figure 2 (Krizhevsky et al. 2012, section 5):
+v ← μ·v − λ·ε·w − ε·∂L/∂w, w ← w + v, with μ = 0.9 and λ = 0.0005 by default. The paper's
+rule is written for the weights w; by default the decay applies to connection weights only, not
+to biases nor PReLU slopes (He et al. 2015 use no weight decay on the slopes); ``decay="all"``
+applies it to every parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from derive import data
+from derive.errors import DeriveError
+
+DECAY_CHOICES = ("weights", "all")
+
+
+@dataclass
+class SGD:
+    """Plain gradient descent w ← w − ε·∂L/∂w."""
+
+    lr: float = 0.01
+
+    def update(self, params: dict, grads: dict) -> None:
+        """Apply one step to ``params`` in place."""
+        for k, g in grads.items():
+            params[k] -= self.lr * g
+
+
+@dataclass
+class AlexNet:
+    """Momentum with weight decay, as in the exam's Figure 2; the velocities start at zero."""
+
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+    decay: str = "weights"
+    velocity: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.decay not in DECAY_CHOICES:
+            raise DeriveError(f"weight decay applies to one of {', '.join(DECAY_CHOICES)}, got {self.decay!r}")
+
+    def decays(self, key: str) -> bool:
+        """Whether the weight-decay term applies to this parameter."""
+        return self.decay == "all" or key.endswith(".W")
+
+    def update(self, params: dict, grads: dict) -> None:
+        """v ← μ·v − λ·ε·w − ε·g, then w ← w + v, in place."""
+        for k, g in grads.items():
+            w = params[k]
+            v = self.velocity.get(k)
+            v = np.zeros_like(w) if v is None else v
+            v *= self.momentum
+            if self.decays(k) and self.weight_decay:
+                v -= (self.weight_decay * self.lr) * w
+            v -= self.lr * g
+            self.velocity[k] = v
+            w += v
+
+
+def optimizer(name: str, lr: float, **options):
+    """An optimiser by name: 'sgd' or 'alexnet'."""
+    if name == "sgd":
+        return SGD(lr)
+    if name == "alexnet":
+        return AlexNet(lr, **options)
+    raise DeriveError(f"unknown optimiser '{name}' (expected sgd or alexnet)")
+
+
+def step(net, grads: dict, opt) -> None:
+    """Apply gradients (any subset of the parameter keys, e.g. some replaced by symbolic ones)."""
+    unknown = sorted(set(grads) - set(net.params))
+    if unknown:
+        raise KeyError(f"gradients for unknown parameters: {', '.join(unknown)}")
+    opt.update(net.params, grads)
+
+
+def train(net, images, labels, *, steps: int, batch: int, opt, same_share: float = 0.5, seed: int = 0,
+          callback=None) -> list[dict]:
+    """Train on pairs drawn from a labelled set; returns the log (step, loss, pair loss, KL term).
+
+    ``callback(entry)`` is called after every step (a progress bar, an early look at the loss).
+    """
+    if steps < 1 or batch < 1:
+        raise DeriveError(f"training needs steps >= 1 and batch >= 1, got {steps} and {batch}")
+    rng = np.random.default_rng([seed, 2])
+    log = []
+    for t in range(steps):
+        i, j, l = data.pair_indices(labels, batch, same_share=same_share, rng=rng)
+        cache = net.forward(images[i], images[j], l, train=True)
+        if not cache.kl_defined:
+            raise DeriveError(f"step {t}: the literal KL reading is undefined (some ρ̂ of layer "
+                              f"'{net.kl.layer}' lies outside (0, 1)); use the sigmoid reading")
+        step(net, net.backward(cache), opt)
+        entry = {"step": t, "loss": float(cache.loss), "pair_loss": float(cache.pair_loss), "kl": float(cache.kl)}
+        log.append(entry)
+        if callback is not None:
+            callback(entry)
+    return log
+
+
+def distances(net, x1, x2, chunk: int = 256) -> np.ndarray:
+    """D = ½‖s6 − s6'‖² of every pair, without dropout, in chunks."""
+    out = []
+    for k in range(0, len(x1), chunk):
+        diff = net.embed(x1[k:k + chunk], 0) - net.embed(x2[k:k + chunk], 1)
+        out.append(0.5 * np.sum(diff.reshape(len(diff), -1) ** 2, axis=1))
+    return np.concatenate(out)
+
+
+def best_threshold(D: np.ndarray, l: np.ndarray) -> float:
+    """The threshold on D (same label when D < threshold) with the best accuracy on these pairs."""
+    order = np.argsort(D, kind="stable")
+    d, lab = D[order], np.asarray(l)[order]
+    # accuracy when the first k pairs (smallest D) are called "same": same-label among them + different after
+    correct = np.concatenate([[0], np.cumsum(lab == 0)]) + np.concatenate([np.cumsum((lab == 1)[::-1])[::-1], [0]])
+    k = int(np.argmax(correct))
+    if k == 0:
+        return float(d[0])
+    if k == len(d):
+        return float(np.nextafter(d[-1], np.inf))
+    return float((d[k - 1] + d[k]) / 2)
+
+
+def accuracy(D: np.ndarray, l: np.ndarray, threshold: float) -> float:
+    """Share of pairs classified right: same label predicted when D < threshold."""
+    return float(np.mean((D < threshold) == (np.asarray(l) == 0)))
+
+
+def write_json(path, payload) -> None:
+    """Write JSON atomically (a temporary file, then a rename): never a half-written log."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    except OSError as exc:
+        raise DeriveError(f"{path}: cannot write the log ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        os.unlink(tmp)
+        raise DeriveError(f"{path}: cannot write the log ({exc.strerror})") from None
