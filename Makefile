@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sheet test bench clean
+.PHONY: sheet docs test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 sheet: $(STAMP)
-	$(BIN)/derive count-params
+	$(BIN)/derive sheet --lang fr --format md,tex,pdf --out build
+
+# The rendered Markdown sheets and their figures, committed for readers (a test fails when stale).
+docs: $(STAMP)
+	$(BIN)/derive sheet --lang fr --format md --out docs
+	$(BIN)/derive sheet --lang en --format md --out docs
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
