@@ -140,7 +140,9 @@ def pdf_latex(source: Path) -> Path:
                           env=_latex_env())
     target = source.with_suffix(".pdf")
     if done.returncode != 0 or not target.exists():
-        errors = [line for line in done.stdout.splitlines() if line.startswith(("!", str(source)))]
+        lines = done.stdout.splitlines()
+        errors = [f"{line} {lines[i + 1].strip()}" if i + 1 < len(lines) else line
+                  for i, line in enumerate(lines) if line.startswith(("!", str(source)))]
         raise RuntimeError(f"latexmk failed on {source.name}: " + " | ".join(errors[:5] or [done.stdout[-500:]]))
     return target
 

@@ -19,6 +19,7 @@ from derive.errors import DeriveError
 
 FORMATS = ("md", "tex", "typ", "pdf")
 STEM = "corrige"
+SEED = 0  # the seed of every experiment the sheet quotes
 
 
 class BuildFailed(Exception):
@@ -31,7 +32,10 @@ class Inputs:
 
     spec: object
     figdir: Path
+    seed: int = SEED
+    quick: bool = False
     figures: dict[str, str] = field(default_factory=dict)
+    runs: dict[str, object] = field(default_factory=dict)
 
     @cached_property
     def report(self) -> dict:
@@ -39,6 +43,18 @@ class Inputs:
         from derive import params
 
         return params.report(self.spec)
+
+    def experiment(self, name: str):
+        """The result of one experiment on this spec and seed (cached on disk by the experiments' runner)."""
+        if name not in self.runs:
+            from derive import experiments
+
+            self.runs[name] = experiments.run(name, spec=self.spec, seed=self.seed, quick=self.quick)
+        return self.runs[name]
+
+    def experiment_figures(self, name: str) -> dict[str, str]:
+        """An experiment's figures copied into the sheet's figures/ folder, by file stem."""
+        return {Path(p).stem: self.copy_figure(p) for p in self.experiment(name).figures}
 
     def figure(self, name: str, draw) -> str:
         """Draw a figure once into the sheet's figures/ folder; returns its path relative to the sheet."""

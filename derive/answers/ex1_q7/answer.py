@@ -1,0 +1,37 @@
+"""Exercise 1, Q7: ∂L_reg/∂w for the KL sparsity penalty on L6, both readings, from derive.derivation's objects."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from derive import derivation, printing
+from derive.answers import Check
+from derive.answers.gradients import present
+
+
+def solve(inputs) -> dict:
+    """The KL derivation: definitions, local derivatives, and the weight's gradient under each reading."""
+    d = derivation.derive(inputs.spec, "kl")
+    p = present(d)
+    key = d.results[0].param.split(".")[0]
+    return {"layer": key, "kl": p, "lit": p["results"][f"{key}.W/literal"], "sig": p["results"][f"{key}.W/sigmoid"],
+            "objects": d}
+
+
+def check(ctx) -> list:
+    """The literal reading carries its domain (0 < ρ̂ < 1), the sigmoid one none; at ρ = ρ̂ the gradient is 0."""
+    d = ctx["objects"]
+    lit = next(r for r in d.results if r.reading == "literal" and r.param.endswith(".W"))
+    sig = next(r for r in d.results if r.reading == "sigmoid" and r.param.endswith(".W"))
+    rho = next(s for s in lit.expr.free_symbols if s.name == "rho")
+    rhohat = next(a for a in lit.expr.atoms(sp.Indexed) if a.base.label.name == "rhohat")
+    at_target = [sp.simplify(r.expr.subs(rhohat, rho)) for r in (lit, sig)]
+    return [
+        Check({"fr": "lecture littérale : gradient défini seulement sur un domaine ; lecture sigmoïde : partout",
+               "en": "literal reading: gradient defined only on a domain; sigmoid reading: everywhere"},
+              lit.condition != sp.true and sig.condition == sp.true,
+              f"${printing.latex(lit.condition, d.notation)}$"),
+        Check({"fr": r"le gradient de la pénalité s'annule quand $\hat\rho_g$ atteint la cible $\rho$",
+               "en": r"the penalty's gradient vanishes when $\hat\rho_g$ reaches the target $\rho$"},
+              all(e == 0 for e in at_target), ""),
+    ]

@@ -1,0 +1,59 @@
+"""What the gradient questions (Ex. 1 Q1, Q2, Q7) show of a derivation: its SymPy objects printed as LaTeX.
+
+Nothing here writes a formula: every string is printed from an object of derive.derivation, the
+same objects that derive.certificate evaluates on tensors.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from derive import printing
+from derive.answers import LANGS
+
+CASE_LABELS = {
+    "same": {"fr": "même étiquette", "en": "same label"},
+    "different_inside_margin": {"fr": "étiquettes différentes, dans la marge", "en": "different labels, inside the margin"},
+    "different_outside_margin": {"fr": "étiquettes différentes, hors de la marge", "en": "different labels, outside the margin"},
+    "rho": {"fr": "cible de l'énoncé", "en": "the exam's target"},
+}
+ALPHA = sp.Symbol("alpha")
+
+
+def aligned(pairs, notation, lang: str) -> str:
+    """Equations ``lhs = rhs`` as the rows of one aligned block."""
+    rows = [f"{printing.latex(a, notation, lang)} &= {printing.latex(b, notation, lang)}" for a, b in pairs]
+    return r"\begin{aligned} " + r" \\ ".join(rows) + r" \end{aligned}"
+
+
+def result(r, notation) -> dict:
+    """One result printed in both languages: lhs, chain rule, value, cases, domain, update rule."""
+    out = {"param": r.param, "reading": r.reading, "zero": r.expr == 0, "conditional": r.condition != sp.true}
+    (var, _), = r.lhs.variable_count
+    for lang in LANGS:
+        def tex(e):
+            return printing.latex(e, notation, lang)
+
+        out[lang] = {
+            "lhs": tex(r.lhs), "chain": tex(r.chain), "expr": tex(r.expr), "var": tex(var),
+            "rule": f"{tex(var)} \\leftarrow {tex(var - ALPHA * r.lhs)}",
+            "condition": tex(r.condition),
+            "cases": [{"label": CASE_LABELS.get(c.name, {}).get(lang, c.name), "name": c.name,
+                       "condition": tex(c.condition), "expr": tex(c.expr), "zero": c.expr == 0}
+                      for c in r.cases],
+        }
+    return out
+
+
+def present(d, params=None, known=()) -> dict:
+    """A derivation printed for the sheet: definitions, local derivatives (less the `known` ones), results by key."""
+    results = [r for r in d.results if params is None or r.param in params]
+    seen = {(x.lhs, x.rhs) for x in known}
+    out = {"key": d.key, "results": {}}
+    for r in results:
+        out["results"].setdefault(r.param if not r.reading else f"{r.param}/{r.reading}", result(r, d.notation))
+    for lang in LANGS:
+        out[lang] = {"definitions": aligned([(x.lhs, x.rhs) for x in d.definitions], d.notation, lang),
+                     "steps": aligned([(x.lhs, x.rhs) for x in d.steps if (x.lhs, x.rhs) not in seen],
+                                      d.notation, lang)}
+    return out
