@@ -36,7 +36,8 @@ def result(r, notation) -> dict:
 
         out[lang] = {
             "lhs": tex(r.lhs), "chain": tex(r.chain), "expr": tex(r.expr), "var": tex(var),
-            "rule": f"{tex(var)} \\leftarrow {tex(var - ALPHA * r.lhs)}",
+            # The update rule is the same for every parameter: w <- w - alpha dL/dw, printed around the derivative.
+            "rule": f"{tex(var)} \\leftarrow {tex(var)} - {tex(ALPHA)}\\, {tex(r.lhs)}",
             "condition": tex(r.condition),
             "cases": [{"label": CASE_LABELS.get(c.name, {}).get(lang, c.name), "name": c.name,
                        "condition": tex(c.condition), "expr": tex(c.expr), "zero": c.expr == 0}
