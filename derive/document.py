@@ -36,8 +36,8 @@ def strings(lang: str) -> dict[str, str]:
 class Document:
     """The sheet in one language, built from solved answer units."""
 
-    def __init__(self, spec, lang: str, solved):
-        self.spec, self.lang, self.solved = spec, lang, solved
+    def __init__(self, spec, lang: str, solved, runs: dict | None = None):
+        self.spec, self.lang, self.solved, self.runs = spec, lang, solved, dict(runs or {})
         self.words = strings(lang)
         self.env = render.environment(TEMPLATES, answers.ROOT)
         self.cited: list[str] = []
@@ -77,6 +77,7 @@ class Document:
         checks = [(s.unit, c) for s in self.solved for c in s.checks]
         out.append(Section("text", w["verified"], self._render(f"verified.{self.lang}.md.j2", target,
                                                                 checks=checks, version=__version__,
+                                                                runs=[self.runs[k] for k in sorted(self.runs)],
                                                                 pandoc=render.pandoc_version()), label="verified"))
         refs = answers.references()
         out.append(Section("text", w["references"], self._render("references.md.j2", target,

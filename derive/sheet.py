@@ -94,7 +94,7 @@ def steps(formats: tuple[str, ...]) -> int:
     return len(answers.load_all()) + 2 + ("tex" in formats or "pdf" in formats) + ("pdf" in formats)
 
 
-def solve_all(spec, figdir: Path, progress=None) -> list[Solved]:
+def solve_all(spec, figdir: Path, progress=None) -> tuple[list[Solved], Inputs]:
     """Compute every unit's context and check its evidence; a failed check stops the build."""
     inputs = Inputs(spec, figdir)
     solved = []
@@ -106,7 +106,7 @@ def solve_all(spec, figdir: Path, progress=None) -> list[Solved]:
         if failed:
             raise BuildFailed("; ".join(f"{unit.id}: check failed: {c.text('en')} ({c.detail})" for c in failed))
         solved.append(Solved(unit, context, checks))
-    return solved
+    return solved, inputs
 
 
 def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "typst",
@@ -124,8 +124,8 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent))
     try:
-        solved = solve_all(spec, tmp / "figures", progress)
-        doc = document.Document(spec, lang, solved)
+        solved, inputs = solve_all(spec, tmp / "figures", progress)
+        doc = document.Document(spec, lang, solved, runs=inputs.runs)
         _tick(progress, "markdown")
         written = [_write(tmp / f"{STEM}.{lang}.md", doc.markdown())]
         if "tex" in formats or (engine == "latex" and "pdf" in formats):

@@ -36,6 +36,5 @@ def check(ctx) -> list:
                     outside.expr == 0, "")]
     if ctx["activation"] == "prelu":
         checks.append(Check({"fr": "la dérivée de la PReLU (1 ou a) est un facteur du gradient de L5",
-                             "en": "the PReLU derivative (1 or a) is a factor of L5's gradient"}, len(pieces) == 1,
-                            f"{len(pieces)}"))
+                             "en": "the PReLU derivative (1 or a) is a factor of L5's gradient"}, len(pieces) == 1))
     return checks
