@@ -216,6 +216,133 @@ def sheet_command(spec_path, shared, prelu, lang, fmt, engine, out):
             click.echo(str(path))
 
 
+def _dropout_option(ctx, param, values):
+    """Parse repeated LAYER=RATE into a dict."""
+    rates = {}
+    for text in values:
+        name, sep, rate = text.partition("=")
+        try:
+            rates[name.strip()] = float(rate)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected LAYER=RATE (e.g. L5=0.5), got '{text}'", ctx, param)
+    return rates
+
+
+@cli.command("train")
+@spec_options
+@click.option("--data", "data_source", default="shapeset", show_default=True, metavar="shapeset|cifar10:PATH",
+              help="Images: the Shapeset generator, or CIFAR-10 python batches in PATH (test_batch held out).")
+@click.option("--images", type=click.IntRange(min=2), default=5000, show_default=True,
+              help="Training images (generated, or drawn from CIFAR-10's training batches).")
+@click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Training steps.")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Pairs per step.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
+              help="Learning rate ε.")
+@click.option("--optimizer", "opt_name", type=click.Choice(("sgd", "alexnet")), default="sgd", show_default=True,
+              help="Plain SGD, or AlexNet's momentum with weight decay (the exam's Figure 2).")
+@click.option("--momentum", type=click.FloatRange(0, 1), default=0.9, show_default=True, help="AlexNet: μ.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0005, show_default=True, help="AlexNet: λ.")
+@click.option("--decay", type=click.Choice(("weights", "all")), default="weights", show_default=True,
+              help="AlexNet: decay the weights W only, or biases and PReLU slopes too.")
+@click.option("--init", type=click.Choice(("default", "glorot_standard", "glorot_normalized", "he")), default="he",
+              show_default=True, help="Initialisation of the weights.")
+@click.option("--dropout", multiple=True, callback=_dropout_option, metavar="LAYER=RATE",
+              help="Dropout on a layer of both branches (repeatable), e.g. --dropout L5=0.5.")
+@click.option("--same-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of same-label pairs (l = 0) in each batch.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every draw.")
+@click.option("--threads", type=click.IntRange(1, 2), default=2, show_default=True,
+              help="Run the two branches in parallel threads (2) or one after the other (1).")
+@click.option("--log", "log_path", metavar="FILE", help="Write the summary and the loss of every step (JSON).")
+def train_command(spec_path, shared, prelu, data_source, images, steps, batch, lr, opt_name, momentum, weight_decay,
+                  decay, init, dropout, same_share, seed, threads, log_path):
+    """Train the two-branch network on pairs and report verification on held-out pairs.
+
+    Prints the loss at the start and the end (means over a tenth of the steps) and the
+    accuracy of "same label iff D < threshold" on held-out pairs, the threshold being fitted
+    on training pairs.
+
+    \b
+    Examples:
+        derive train --steps 300
+        derive train --optimizer alexnet --lr 0.002 --dropout L5=0.5 --log train.json
+        derive train --data cifar10:~/cifar-10-batches-py --shared --steps 2000
+    """
+    import numpy as np
+
+    from derive import network, train
+    from derive.experiments.common import labelled_images, parse_data
+
+    net_spec = load_spec(spec_path, shared, prelu)
+    source = parse_data(data_source)
+    options = {"momentum": momentum, "weight_decay": weight_decay, "decay": decay} if opt_name == "alexnet" else {}
+    opt = train.optimizer(opt_name, lr, **options)
+    net = network.Network(net_spec, dtype=np.float32, init=init, seed=seed, dropout=dropout, threads=threads)
+    train_set = labelled_images(source, images, seed, "train")
+    test_set = labelled_images(source, min(images, 2000), seed, "test")
+    with click.progressbar(length=steps, label="training", file=sys.stderr,
+                           item_show_func=lambda e: e and f"loss {e['loss']:.4f}") as bar:
+        record = train.fit(net, train_set, test_set, steps=steps, batch=batch, opt=opt, same_share=same_share,
+                           seed=seed, callback=lambda entry: bar.update(1, entry))
+    held = record["held_out"]
+    record.update(spec=net_spec.source, shared_weights=net_spec.shared_weights, data=data_source,
+                  optimizer=dict(name=opt_name, lr=lr, **options), init=init, dropout=dropout)
+    if log_path:
+        train.write_json(log_path, record)
+    click.echo(f"{steps} steps of {batch} pairs on {data_source}, {opt_name} ε={lr:g}, "
+               f"{'tied' if net_spec.shared_weights else 'untied'} branches, seed {seed}")
+    click.echo(f"loss: first {record['loss_first']:.4f}, last {record['loss_last']:.4f}")
+    click.echo(f"held-out verification ({held['pairs']} pairs, half same-label): accuracy {held['accuracy']:.3f} "
+               f"at D < {held['threshold']:.4g} (threshold fitted on training pairs)")
+    click.echo(f"mean D: same label {held['mean_D_same']:.4g}, different labels {held['mean_D_different']:.4g}")
+    if log_path:
+        click.echo(f"log: {log_path}")
+
+
+@cli.command("bench")
+@click.option("--spec", "spec_path", metavar="FILE", help="Architecture spec (TOML). Default: the exam's network.")
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Pairs per step.")
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Timed steps per engine (alternating); the best is kept.")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Threads for each engine.")
+@click.option("--no-torch", is_flag=True, help="Time this engine only.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON (stable keys).")
+def bench_command(spec_path, batch, repeats, threads, no_torch, as_json):
+    """Time one training step (both branches, float32) of this engine against PyTorch on the CPU.
+
+    Both engines run in the same process, in alternation, on the same network and inputs;
+    the ratio is this engine's time over PyTorch's. Also printed: the FLOP rate of the step's
+    matrix products beside a float32 matrix-product peak measured in the same run, and the
+    process's peak memory after this engine's steps (before PyTorch is loaded).
+
+    \b
+    Examples:
+        derive bench
+        derive bench --json --repeats 10
+    """
+    import json
+
+    from derive import bench
+
+    net_spec = load_spec(spec_path)
+    figures, notes = bench.run(net_spec, batch=batch, repeats=repeats, threads=threads, use_torch=not no_torch)
+    if as_json:
+        click.echo(json.dumps(figures, sort_keys=True))
+        return
+    click.echo(f"one training step: {batch} pairs, float32, {net_spec.source}, {threads} threads per engine, "
+               f"best of {repeats}")
+    click.echo(f"numpy:   {figures['numpy_step_ms']:8.1f} ms   {figures['gflops']:.1f} GFLOP/s "
+               f"(matrix-product peak {figures['peak_gflops']:.1f} GFLOP/s)")
+    if figures["torch_step_ms"] is None:
+        click.echo(f"pytorch: not timed ({notes['torch']})")
+    else:
+        click.echo(f"pytorch: {figures['torch_step_ms']:8.1f} ms   ({notes['torch']})")
+        click.echo(f"ratio numpy/pytorch: {figures['ratio']:.2f}")
+    click.echo(f"peak memory (RSS) after the numpy steps: {figures['peak_rss_mb']:.0f} MB")
+
+
 def main():
     """Console-script entry point."""
     cli(prog_name="derive")

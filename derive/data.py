@@ -33,13 +33,17 @@ MIN_AREA = 12.0  # pixels; rejects shapes too thin to recognise
 RETRIES = 100
 
 
-def shapeset(n: int, *, seed: int, size: int = 32, color: bool = True, dtype=np.float32):
-    """``n`` Shapeset-3x2-style images (n, size, size, 3 or 1) in [0, 1] and their labels 0..8."""
-    if n < 1 or size < 8:
-        raise DeriveError(f"shapeset needs n >= 1 and size >= 8, got n={n}, size={size}")
+def shapeset(n: int, *, seed: int, size: int = 32, color: bool = True, max_shapes: int = 2, dtype=np.float32):
+    """``n`` Shapeset-3x2-style images (n, size, size, 3 or 1) in [0, 1] and their labels 0..8.
+
+    ``max_shapes=1`` keeps the three single-shape classes only (labels 0..2), an easier task.
+    """
+    if n < 1 or size < 8 or max_shapes not in (1, 2):
+        raise DeriveError(f"shapeset needs n >= 1, size >= 8 and max_shapes 1 or 2, got n={n}, size={size}, "
+                          f"max_shapes={max_shapes}")
     rng = np.random.default_rng(seed)
     channels = 3 if color else 1
-    labels = rng.integers(0, len(CLASSES), n)
+    labels = rng.integers(0, 3 if max_shapes == 1 else len(CLASSES), n)
     order = rng.random(n) < 0.5  # which of the two shapes is drawn first
     kinds = np.array([c if len(c) == 2 else c * 2 for c in CLASSES])[labels]
     kinds = np.where(order[:, None], kinds, kinds[:, ::-1])

@@ -59,28 +59,31 @@ def conv(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride, padding: str):
 def conv_grad(do: np.ndarray, ctx, W: np.ndarray, need_dx: bool = True):
     """Gradients (dx, dW, db) of a convolution; dx is None when not needed (first layer)."""
     cols, x_shape, stride, padding = ctx
-    kh, kw, c_in, c_out = W.shape
+    c_out = W.shape[3]
     do2 = do.reshape(-1, c_out)
     dW = (cols.T @ do2).reshape(W.shape)
     db = do2.sum(axis=0)
-    if not need_dx:
-        return None, dW, db
-    dcols = (do2 @ W.reshape(-1, c_out).T).reshape(do.shape[:3] + (kh, kw, c_in))
-    return col2im(dcols, x_shape, (kh, kw), stride, padding), dW, db
+    dx = conv_input_grad(do2, W, x_shape, stride, padding, do.shape[1:3]) if need_dx else None
+    return dx, dW, db
 
 
-def col2im(dcols: np.ndarray, x_shape, kernel, stride, padding: str) -> np.ndarray:
-    """Scatter-add window gradients (N, OH, OW, kh, kw, C) back onto the input: kh*kw strided adds."""
+def conv_input_grad(do2: np.ndarray, W: np.ndarray, x_shape, stride, padding: str, out_hw) -> np.ndarray:
+    """dL/dx of a convolution: per kernel tap, one matrix product added onto a strided slice.
+
+    This is col2im without the (N, OH, OW, kh, kw, C) intermediate: each tap's product is
+    contiguous, so the kh*kw strided adds read memory in order.
+    """
     n, h, w, c = x_shape
-    (kh, kw), (sh, sw) = kernel, stride
-    (pt, pb), (pl, pr) = conv_pads(h, w, kernel, stride, padding)
-    oh, ow = dcols.shape[1:3]
+    kh, kw = W.shape[:2]
+    sh, sw = stride
+    oh, ow = out_hw
+    (pt, pb), (pl, pr) = conv_pads(h, w, (kh, kw), stride, padding)
     # VALID may leave trailing rows unused; the buffer covers every position a window touches.
     hp, wp = max(h + pt + pb, (oh - 1) * sh + kh), max(w + pl + pr, (ow - 1) * sw + kw)
-    dxp = np.zeros((n, hp, wp, c), dtype=dcols.dtype)
+    dxp = np.zeros((n, hp, wp, c), dtype=do2.dtype)
     for i in range(kh):
         for j in range(kw):
-            dxp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += dcols[:, :, :, i, j]
+            dxp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += (do2 @ W[i, j].T).reshape(n, oh, ow, c)
     return dxp[:, pt:pt + h, pl:pl + w]
 
 
@@ -129,20 +132,20 @@ def relu(o, a=None):
 
 
 def relu_grad(ds, o, s, a=None):
-    """ReLU backward, with ReLU'(0) = 0."""
-    return np.where(o > 0, ds, 0).astype(ds.dtype, copy=False), None
+    """ReLU backward, with ReLU'(0) = 0 (a product with the mask: no unpredictable branches)."""
+    return ds * (o > 0), None
 
 
 def prelu(o, a):
     """PReLU (He et al. 2015): o where o > 0, a·o elsewhere; ``a`` broadcasts from the right."""
-    return np.where(o > 0, o, a * o)
+    return np.maximum(o, 0) + a * np.minimum(o, 0)
 
 
 def prelu_grad(ds, o, s, a):
     """PReLU backward: (dL/do, dL/da) with PReLU'(0) = a; da summed to the shape of ``a``."""
-    neg = o <= 0
-    do = np.where(neg, a * ds, ds)
-    contrib = np.where(neg, ds * o, 0)
+    pos = o > 0
+    do = ds * pos + (a * ds) * ~pos
+    contrib = ds * np.minimum(o, 0)
     # sum over every axis that a was broadcast along (batch, and spatial axes for 'channel')
     lead = contrib.ndim - np.ndim(a)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(np.shape(a)) if n == 1 and contrib.shape[lead + i] != 1)

@@ -8,6 +8,8 @@ gradients add up. The operations themselves live in :mod:`derive.layers`.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +70,7 @@ class Network:
     """A two-branch network built from a spec, with forward, backward and its parameters."""
 
     def __init__(self, spec: Spec, *, dtype=np.float64, init: str = "default", seed: int = 0,
-                 dropout: dict | None = None, kl: KL | None = None):
+                 dropout: dict | None = None, kl: KL | None = None, threads: int = 1):
         if init not in INITS:
             raise DeriveError(f"unknown initialisation '{init}' (expected one of {', '.join(INITS)})")
         self.spec, self.dtype, self.init, self.seed = spec, np.dtype(dtype).type, init, seed
@@ -85,6 +87,7 @@ class Network:
         if kl is not None and kl.layer not in self.names:
             raise DeriveError(f"KL term on unknown layer '{kl.layer}' (layers: {', '.join(self.names)})")
         self.kl = kl
+        self.threads = threads
         self.rng = np.random.default_rng([seed, 1])  # dropout stream, apart from the init stream
         self.params = self._init_params(np.random.default_rng(seed))
 
@@ -129,9 +132,15 @@ class Network:
             raise DeriveError(f"a batch of pairs needs x1, x2 of one shape and one label each, got "
                               f"{np.shape(x1)}, {np.shape(x2)}, {l.shape}")
         cache = Cache(l)
-        for b, x in enumerate((x1, x2)):
+        rng = rng or self.rng
+        for b in (0, 1):  # drawn in a fixed order before any branch runs: the same masks for any threads
             given = masks[b] if masks is not None else {}
-            self._branch(x, b, cache, given, train, rng or self.rng)
+            for name, shape in zip(self.names, self.shapes):
+                if given.get(name) is not None:
+                    cache.masks[b][name] = given[name]
+                elif train and self.dropout.get(name):
+                    cache.masks[b][name] = ops.dropout_mask((len(l),) + shape, self.dropout[name], rng, self.dtype)
+        self._both(lambda b: self._branch((x1, x2)[b], b, cache))
         last = self.names[-1]
         cache.pair_loss, cache.D, ga, gb = ops.pair_loss(cache.out[0][last], cache.out[1][last], l)
         cache.grad_out = [ga, gb]
@@ -146,16 +155,23 @@ class Network:
     def embed(self, x, b: int = 0) -> np.ndarray:
         """The output of branch b on images x (no dropout), e.g. to compute D on many pairs."""
         cache = Cache(None)
-        self._branch(x, b, cache, {}, False, self.rng)
+        self._branch(x, b, cache)
         return cache.out[b][self.names[-1]]
 
-    def _branch(self, x, b, cache, given, train, rng):
+    def _both(self, fn):
+        """fn(0), fn(1): in two threads with single-threaded BLAS when ``threads`` > 1."""
+        if self.threads <= 1:
+            return [fn(0), fn(1)]
+        with _blas_limit(1):
+            return list(_pool().map(fn, (0, 1)))
+
+    def _branch(self, x, b, cache):
         x = np.asarray(x)
         if x.ndim != 4 or x.shape[1:] != tuple(self.spec.input):
             raise DeriveError(f"images of shape {'x'.join(map(str, x.shape[1:]))} do not fit the spec's input "
                               f"{'x'.join(map(str, self.spec.input))}")
         h = np.ascontiguousarray(x, dtype=self.dtype)
-        p = self.params
+        p, masks = self.params, cache.masks[b]
         for layer in self.layers:
             name, k = layer.name, self.key(layer.name, b)
             if layer.type == "dense" and h.ndim == 4:
@@ -169,12 +185,8 @@ class Network:
                 o = ops.dense(h, p[k + ".W"], p[k + ".b"])
             s = ops.ACTIVATIONS[layer.activation][0](o, p.get(k + ".a"))
             cache.o[b][name], cache.s[b][name] = o, s
-            mask = given.get(name)
-            if mask is None and train and self.dropout.get(name):
-                mask = ops.dropout_mask(s.shape, self.dropout[name], rng, self.dtype)
-            if mask is not None:
-                cache.masks[b][name] = mask
-                s = s * mask
+            if name in masks:
+                s = s * masks[name]
             cache.out[b][name] = h = s
 
     # --- backward -----------------------------------------------------------------------------
@@ -185,49 +197,72 @@ class Network:
         With ``split=True`` and tied weights, each branch's share comes back under its own key
         (primed for the second branch) instead of their sum.
         """
+        parts = self._both(lambda b: self._branch_backward(cache, b))
+        if split or not self.tied:
+            grads = {**parts[0], **{_primed(k): v for k, v in parts[1].items()}}
+        else:
+            grads = {k: parts[0][k] + parts[1][k] for k in parts[0]}
+        order = list(self.params) + ([_primed(key) for key in self.params] if split and self.tied else [])
+        return {key: grads[key] for key in order if key in grads}
+
+    def _branch_backward(self, cache: Cache, b: int) -> dict[str, np.ndarray]:
+        """Gradients of branch b's parameters, under unprimed keys."""
         grads: dict[str, np.ndarray] = {}
         p = self.params
-        for b in (0, 1):
-            g = cache.grad_out[b]
-            for i in range(len(self.layers) - 1, -1, -1):
-                layer = self.layers[i]
-                name = layer.name
-                k = name + "'" if b == 1 and (split or not self.tied) else name
-                pk = self.key(name, b)
-                if self.kl is not None and b == 0 and name == self.kl.layer:
-                    g = g + cache.kl_grad
-                mask = cache.masks[b].get(name)
-                if mask is not None:
-                    g = g * mask
-                do, da = ops.ACTIVATIONS[layer.activation][1](g, cache.o[b][name], cache.s[b][name], p.get(pk + ".a"))
-                cache.delta[b][name] = do
-                if da is not None:
-                    _add(grads, k + ".a", da)
-                need_dx = i > 0
-                if layer.type == "conv":
-                    g, dW, db = ops.conv_grad(do, cache.ctx[b][name], p[pk + ".W"], need_dx)
-                elif layer.type == "maxpool":
-                    g, dW, db = ops.maxpool_grad(do, cache.ctx[b][name]), None, None
-                else:
-                    g, dW, db = ops.dense_grad(do, cache.inp[b][name], p[pk + ".W"], need_dx)
-                    if need_dx and self.layers[i - 1].type != "dense":
-                        g = g.reshape((len(g),) + self.shapes[i - 1])
-                if dW is not None:
-                    _add(grads, k + ".W", dW)
-                    _add(grads, k + ".b", db)
-        order = list(p) + ([_primed(key) for key in p] if split and self.tied else [])
-        return {key: grads[key] for key in order if key in grads}
+        g = cache.grad_out[b]
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            name, pk = layer.name, self.key(layer.name, b)
+            if self.kl is not None and b == 0 and name == self.kl.layer:
+                g = g + cache.kl_grad
+            mask = cache.masks[b].get(name)
+            if mask is not None:
+                g = g * mask
+            do, da = ops.ACTIVATIONS[layer.activation][1](g, cache.o[b][name], cache.s[b][name], p.get(pk + ".a"))
+            cache.delta[b][name] = do
+            if da is not None:
+                grads[name + ".a"] = da
+            need_dx = i > 0
+            if layer.type == "conv":
+                g, dW, db = ops.conv_grad(do, cache.ctx[b][name], p[pk + ".W"], need_dx)
+            elif layer.type == "maxpool":
+                g, dW, db = ops.maxpool_grad(do, cache.ctx[b][name]), None, None
+            else:
+                g, dW, db = ops.dense_grad(do, cache.inp[b][name], p[pk + ".W"], need_dx)
+                if need_dx and self.layers[i - 1].type != "dense":
+                    g = g.reshape((len(g),) + self.shapes[i - 1])
+            if dW is not None:
+                grads[name + ".W"], grads[name + ".b"] = dW, db
+        return grads
 
     def n_params(self) -> int:
         """Number of parameter values held (one branch if tied, both otherwise)."""
         return sum(v.size for v in self.params.values())
 
 
-def _add(grads: dict, key: str, value: np.ndarray) -> None:
-    if key in grads:
-        grads[key] = grads[key] + value
-    else:
-        grads[key] = value
+_POOL = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="derive-branch")
+    return _POOL
+
+
+_CONTROLLER = []
+
+
+def _blas_limit(n: int):
+    """Limit BLAS to n threads while both branches run (threadpoolctl, when installed)."""
+    if not _CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _CONTROLLER.append(None)
+        else:
+            _CONTROLLER.append(ThreadpoolController())
+    return nullcontext() if _CONTROLLER[0] is None else _CONTROLLER[0].limit(limits=n, user_api="blas")
 
 
 def _primed(key: str) -> str:

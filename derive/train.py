@@ -99,12 +99,40 @@ def train(net, images, labels, *, steps: int, batch: int, opt, same_share: float
         if not cache.kl_defined:
             raise DeriveError(f"step {t}: the literal KL reading is undefined (some ρ̂ of layer "
                               f"'{net.kl.layer}' lies outside (0, 1)); use the sigmoid reading")
+        if not np.isfinite(cache.loss):
+            raise DeriveError(f"step {t}: the loss is {cache.loss} (training diverged); lower the learning rate")
         step(net, net.backward(cache), opt)
         entry = {"step": t, "loss": float(cache.loss), "pair_loss": float(cache.pair_loss), "kl": float(cache.kl)}
         log.append(entry)
         if callback is not None:
             callback(entry)
     return log
+
+
+def verification(net, images, labels, n_pairs: int, *, threshold: float, seed: int = 0) -> dict:
+    """Verification on ``n_pairs`` half-same pairs: accuracy of "same label iff D < threshold", mean D."""
+    i, j, l = data.pair_indices(labels, n_pairs, same_share=0.5, rng=np.random.default_rng([seed, 3]))
+    D = distances(net, images[i], images[j])
+    return {"pairs": n_pairs, "threshold": threshold, "accuracy": accuracy(D, l, threshold),
+            "mean_D_same": float(D[l == 0].mean()), "mean_D_different": float(D[l == 1].mean())}
+
+
+def fit(net, train_set, test_set, *, steps: int, batch: int, opt, same_share: float = 0.5, seed: int = 0,
+        eval_pairs: int = 1000, callback=None) -> dict:
+    """Train, then fit a threshold on D over training pairs and verify it on held-out pairs.
+
+    Returns a JSON-ready record: the per-step log, the first and last losses (means over the
+    first and last tenth of the steps) and the held-out verification.
+    """
+    x, y = train_set
+    log = train(net, x, y, steps=steps, batch=batch, opt=opt, same_share=same_share, seed=seed, callback=callback)
+    i, j, l = data.pair_indices(y, eval_pairs, same_share=0.5, rng=np.random.default_rng([seed, 4]))
+    threshold = best_threshold(distances(net, x[i], x[j]), l)
+    losses = [e["loss"] for e in log]
+    k = max(1, steps // 10)
+    return {"steps": steps, "batch": batch, "seed": seed, "same_share": same_share,
+            "loss_first": float(np.mean(losses[:k])), "loss_last": float(np.mean(losses[-k:])),
+            "held_out": verification(net, *test_set, eval_pairs, threshold=threshold, seed=seed), "log": log}
 
 
 def distances(net, x1, x2, chunk: int = 256) -> np.ndarray:

@@ -53,14 +53,17 @@ class TorchTwin:
         return outs
 
     def loss(self, x1, x2, l, masks=None) -> torch.Tensor:
-        """The network's loss (pair loss, plus the KL term if the network has one)."""
-        masks = masks or [{}, {}]
-        o1 = self.branch(self.tensor(x1), 0, masks[0])
-        o2 = self.branch(self.tensor(x2), 1, masks[1])
-        last = self.net.names[-1]
-        diff = (o1[last] - o2[last]).reshape(len(l), -1)
-        D = 0.5 * (diff * diff).sum(dim=1)
+        """The network's loss (pair loss, plus the KL term if the network has one) on NumPy inputs."""
         lt = torch.as_tensor(np.asarray(l), dtype=self.dtype)
+        return self.loss_tensors(self.tensor(x1), self.tensor(x2), lt, masks or [{}, {}])
+
+    def loss_tensors(self, t1: torch.Tensor, t2: torch.Tensor, lt: torch.Tensor, masks) -> torch.Tensor:
+        """The loss on inputs already converted to NCHW tensors; ``masks`` as in ``Cache.masks``."""
+        o1 = self.branch(t1, 0, masks[0])
+        o2 = self.branch(t2, 1, masks[1])
+        last = self.net.names[-1]
+        diff = (o1[last] - o2[last]).reshape(len(lt), -1)
+        D = 0.5 * (diff * diff).sum(dim=1)
         loss = torch.mean(lt * F.relu(1 - D) + (1 - lt) * D)
         kl = self.net.kl
         if kl is not None:

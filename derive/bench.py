@@ -1,0 +1,130 @@
+"""Speed of one training step: this engine against the same network in PyTorch, in one run.
+
+A step is the forward and backward passes of both branches on a batch of pairs, float32, then a
+plain SGD update. Both engines are timed in alternation, so that a load on the machine hits
+both; the best of several runs is kept. The FLOP count is that of the convolution and dense
+products (forward, dL/dW, dL/dx; elementwise work is not counted); the peak is the rate of a
+large float32 matrix product measured in the same run.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from contextlib import nullcontext
+
+import numpy as np
+
+from derive import train
+from derive.network import Network
+from derive.shapes import count
+
+KEYS = ("numpy_step_ms", "torch_step_ms", "ratio", "gflops", "peak_gflops", "peak_rss_mb")
+PEAK_SIZE = 1024
+
+
+def step_flops(spec, batch: int) -> int:
+    """Floating-point operations of the products of one step on ``batch`` pairs (both branches)."""
+    macs, first = 0, True
+    for c in count(spec):
+        if c.mult_adds:
+            macs += c.mult_adds * (2 if first else 3)  # forward, dL/dW, and dL/dx but for the first layer
+            first = False
+    return 2 * macs * batch * 2
+
+
+def peak_gflops(size: int = PEAK_SIZE, repeats: int = 5) -> float:
+    """GFLOP/s of a float32 size x size matrix product, best of ``repeats``."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((size, size), dtype=np.float32), rng.random((size, size), dtype=np.float32)
+    a @ b
+    return 2 * size**3 / _best(lambda: a @ b, repeats) / 1e9
+
+
+def _best(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _blas_limit(threads: int):
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def run(spec, *, batch: int = 64, repeats: int = 5, threads: int = 2, seed: int = 0, use_torch: bool = True):
+    """Time one training step of both engines: (figures under ``KEYS``, notes on how they were taken).
+
+    This engine runs its two branches in ``threads`` threads (single-threaded BLAS in each);
+    PyTorch gets ``torch.set_num_threads(threads)``; the matrix-product peak uses BLAS with
+    ``threads`` threads.
+    """
+    rng = np.random.default_rng(seed)
+    shape = (batch,) + tuple(spec.input)
+    x1, x2 = rng.random(shape, dtype=np.float32), rng.random(shape, dtype=np.float32)
+    l = (np.arange(batch) % 2).astype(np.int64)
+    net = Network(spec, dtype=np.float32, seed=seed, threads=threads)
+    opt = train.SGD(1e-4)
+
+    def numpy_step():
+        train.step(net, net.backward(net.forward(x1, x2, l, train=True)), opt)
+
+    numpy_step()
+    numpy_s = _best(numpy_step, 2)
+    rss = _rss_mb()  # before PyTorch loads, so that it counts this engine only
+    torch_step, note = _torch_step(net, x1, x2, l, threads) if use_torch else (None, "PyTorch not requested")
+    torch_s = float("inf")
+    for _ in range(repeats):  # alternate, so that a load on the machine hits both engines
+        numpy_s = min(numpy_s, _best(numpy_step, 1))
+        if torch_step is not None:
+            torch_s = min(torch_s, _best(torch_step, 1))
+    with _blas_limit(threads):
+        peak = peak_gflops()
+    result = {
+        "numpy_step_ms": numpy_s * 1e3,
+        "torch_step_ms": torch_s * 1e3 if torch_step is not None else None,
+        "ratio": numpy_s / torch_s if torch_step is not None else None,
+        "gflops": step_flops(spec, batch) / numpy_s / 1e9,
+        "peak_gflops": peak,
+        "peak_rss_mb": rss,
+    }
+    notes = {"batch": batch, "repeats": repeats, "threads": threads, "torch": note}
+    return result, notes
+
+
+def _torch_step(net, x1, x2, l, threads: int):
+    """A PyTorch training step on a twin of ``net`` (same parameters), or None and the reason."""
+    try:
+        import torch
+    except ImportError:
+        return None, "PyTorch is not installed: no ratio"
+    from derive.twin import TorchTwin
+
+    torch.set_num_threads(threads)
+    twin = TorchTwin(net, torch.float32)
+    t1, t2 = twin.tensor(x1), twin.tensor(x2)
+    masks = [{}, {}]
+    lt = torch.as_tensor(l, dtype=torch.float32)
+    params = list(twin.params.values())
+
+    def step():
+        for p in params:
+            p.grad = None
+        loss = twin.loss_tensors(t1, t2, lt, masks)
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= 1e-4 * p.grad
+
+    step()
+    return step, f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
