@@ -28,6 +28,7 @@ class Step:
 
     lhs: sp.Expr
     rhs: sp.Expr
+    reading: str = ""          # for the KL term: the reading this step belongs to ("" for both)
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,22 @@ def _derive_kl(spec, shared, rules) -> Derivation:
         domain = sp.And(r_hat > 0, r_hat < 1) if reading == "literal" else sp.true
         for r in found:
             results.append(_with_cases(Result(r.param, r.lhs, r.chain, r.expr, g, (), domain, reading), cases))
-        steps += [s for s in more if s not in steps]
-        defs += [d for d in _definitions(g, params) if d not in defs]
+        steps = _merge(steps, more, reading)
+        defs = _merge(defs, _definitions(g, params), reading)
         notation.update(g.notation)
     return Derivation("kl", tuple(defs), tuple(steps), tuple(results), notation)
+
+
+def _merge(have: list, new, reading: str) -> list:
+    """Steps of several readings: one copy of each, tagged with its reading unless all readings share it."""
+    out = list(have)
+    for s in new:
+        same = [i for i, t in enumerate(out) if (t.lhs, t.rhs) == (s.lhs, s.rhs)]
+        if same:
+            out[same[0]] = Step(s.lhs, s.rhs, "")
+        else:
+            out.append(Step(s.lhs, s.rhs, reading))
+    return out
 
 
 def _hinge_cases():
@@ -217,6 +230,9 @@ def _combine(g, up, local, c, n, cidx, evaluate: bool) -> sp.Expr:
         factors = [f for f in _flat(up) + _flat(local) if f != 1]
         inner = [f for f in factors if f.has(*free)] if free else []
         outer = [f for f in factors if f not in inner]
+        # an index that no factor carries still counts its terms: Σ_t c = m·c
+        outer += [ranges[x] for x in free if not any(f.has(x) for f in inner)]
+        free = [x for x in free if any(f.has(x) for f in inner)]
         if inner:
             limits = [sp.Tuple(x, 1, ranges[x]) for x in free]
             body = sp.Mul(*inner) if len(inner) > 1 else inner[0]

@@ -198,7 +198,7 @@ def loss_graph(spec, shared: bool | None = None) -> Graph:
     for prime in (False, True):
         mark = "'" if prime else ""
         src = b.add(f"s{_ident(lab)}{'p' if prime else ''}", "s", lab + mark, indices=(i,), batched=True,
-                    layer=(below + mark) if below else "input")
+                    layer=(below or "input") + mark)
         s5 = b.dense(lower, src, i, j, prime, shared)
         outs.append(b.dense(upper, s5, j, k, prime, shared))
     first, second = (base(s.name)[k] for s in outs)
