@@ -160,7 +160,7 @@ def experiments_command(spec_path, shared, prelu, names, quick, data, seed, out,
         experiments.describe(name)  # reject unknown names before running anything
 
     def bar(label, total):
-        return click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"))
+        return click.progressbar(length=total, label=label, file=sys.stderr)
 
     results = []
     for name in names or experiments.NAMES:
