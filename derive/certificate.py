@@ -29,12 +29,15 @@ class Context:
 
     def __init__(self, spec, data: str = "shapeset", seed: int = 0):
         self.spec, self.seed = spec, seed
-        images, labels = load(data, seed)
-        self.net = network.Network(spec, dtype=np.float64, init=INIT, seed=seed)
+        images, labels = load(data, seed, spec.input)
+        if tuple(images.shape[1:]) != tuple(spec.input):
+            raise DeriveError(f"{data}: images of shape {'x'.join(map(str, images.shape[1:]))} do not fit the spec's "
+                              f"input {'x'.join(map(str, spec.input))}")
+        self.net = network.Network(spec, dtype=np.float64, init=INIT, seed=seed, threads=2)
         rng = np.random.default_rng([seed, 4])
         i, j, l = datasets.pair_indices(labels, SAME + INSIDE + OUTSIDE, same_share=SAME / (SAME + INSIDE + OUTSIDE),
                                         rng=rng)
-        self.x1, self.x2, self.l = images[i], images[j], l
+        self.x1, self.x2, self.l = images[i].astype(np.float64), images[j].astype(np.float64), l
         self.cache = self.net.forward(self.x1, self.x2, self.l)
         self.scale = self._spread()
         self.cache = self.net.forward(self.x1, self.x2, self.l)
@@ -64,15 +67,16 @@ class Context:
         return float(scale)
 
 
-def load(data: str, seed: int):
-    """Images (float64) and labels: the Shapeset generator, or CIFAR-10 batches at ``cifar10:PATH``."""
+def load(data: str, seed: int, shape=(32, 32, 3)):
+    """Images and labels: the Shapeset generator (at the spec's size), or CIFAR-10 batches at ``cifar10:PATH``."""
     if data == "shapeset":
-        images, labels = datasets.shapeset(POOL, seed=seed)
-    elif data.startswith("cifar10:") and len(data) > len("cifar10:"):
-        images, labels = datasets.load_cifar10(data[len("cifar10:"):])
-    else:
-        raise DeriveError(f"unknown data '{data}' (expected shapeset or cifar10:PATH)")
-    return images.astype(np.float64), labels
+        h, w, c = shape
+        if h != w or c not in (1, 3):
+            raise DeriveError(f"the Shapeset generator draws square grey or colour images, not {h}x{w}x{c}")
+        return datasets.shapeset(POOL, seed=seed, size=h, color=c == 3)
+    if data.startswith("cifar10:") and len(data) > len("cifar10:"):
+        return datasets.load_cifar10(data[len("cifar10:"):])
+    raise DeriveError(f"unknown data '{data}' (expected shapeset or cifar10:PATH)")
 
 
 def bindings(g, net, cache) -> tuple[dict, set]:

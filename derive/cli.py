@@ -151,6 +151,7 @@ def experiments_command(spec_path, shared, prelu, names, quick, data, seed, out,
         derive experiments --data cifar10:~/cifar-10-batches-py --json
     """
     import json
+    import sys
     import time
 
     from derive import experiments
@@ -341,6 +342,71 @@ def bench_command(spec_path, batch, repeats, threads, no_torch, as_json):
         click.echo(f"pytorch: {figures['torch_step_ms']:8.1f} ms   ({notes['torch']})")
         click.echo(f"ratio numpy/pytorch: {figures['ratio']:.2f}")
     click.echo(f"peak memory (RSS) after the numpy steps: {figures['peak_rss_mb']:.0f} MB")
+
+
+@cli.command("gradients")
+@spec_options
+@click.option("--layer", default="all", show_default=True, metavar="L6|L5|prelu|kl|all",
+              help="What to derive: the upper (L6) or lower (L5) dense layer (the spec's own names work too), "
+                   "the PReLU slopes, the KL term of Q7, or all of them.")
+@click.option("--format", "fmt", type=click.Choice(("text", "latex", "markdown", "json")), default="text",
+              show_default=True, help="Output format; json keys are a stable interface.")
+def gradients_command(spec_path, shared, prelu, layer, fmt):
+    """Derive the gradients of Exercise 1 (Q1, Q2, Q7) step by step, in the exam's notation.
+
+    SymPy differentiates the network's top (the last two dense layers) and the loss: each
+    local derivative is a named step, the chain rule is shown as a product of them, then the
+    simplified result in index form and its value in each case of the hinge (l = 0; l = 1 with
+    D < 1; l = 1 with D >= 1). 'derive check' evaluates these same formulas on real tensors.
+
+    \b
+    Examples:
+        derive gradients --layer L6
+        derive gradients --layer L5 --shared --format latex
+        derive gradients --layer kl --format json
+    """
+    from derive import gradients
+
+    net = load_spec(spec_path, shared, prelu)
+    found = gradients.derive_all(net, layer, net.shared_weights)
+    click.echo(gradients.render(net, found, fmt, net.shared_weights), nl=False)
+
+
+@cli.command("check")
+@spec_options
+@click.option("--data", "data_source", default="shapeset", show_default=True, metavar="shapeset|cifar10:PATH",
+              help="Images the network is run on.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every draw.")
+@click.option("--steps", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="SGD steps replayed with the printed gradients.")
+@click.option("--no-torch", is_flag=True, help="Skip the comparison with PyTorch's autograd.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (stable keys).")
+def check_command(spec_path, shared, prelu, data_source, seed, steps, no_torch, as_json):
+    """Certify every formula 'derive gradients' prints, on real tensors; exit 1 if any check fails.
+
+    Every weight, bias and PReLU slope of the two top layers of both branches is compared with
+    central finite differences of the full loss (exhaustively), with the network's backprop and
+    with PyTorch's autograd; every definition, step, chain rule and hinge case is evaluated;
+    SGD steps driven by the printed gradients must follow backprop's; the KL term is checked in
+    both readings.
+
+    \b
+    Examples:
+        derive check
+        derive check --shared --json
+        derive check --spec my-network.toml --seed 3
+    """
+    import json
+
+    from derive import certificate
+
+    net = load_spec(spec_path, shared, prelu)
+    report = certificate.run(net, data_source, seed, steps=steps, use_torch=not no_torch)
+    if as_json:
+        click.echo(json.dumps(report, indent=1, ensure_ascii=False))
+    else:
+        click.echo(certificate.render(report), nl=False)
+    return 0 if report["ok"] else 1
 
 
 def main():

@@ -24,6 +24,12 @@ SUPERSCRIPT = dict(zip("0123456789()'t+-=", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾�
 SUBSCRIPT = dict(zip("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
 
 
+def _positive_first(expr: sp.Add) -> sp.Add:
+    """The terms of a sum in SymPy's order, those without a leading minus sign first: s − s′, ρ̂ − 1."""
+    terms = sorted(expr.as_ordered_terms(), key=lambda t: t.could_extract_minus_sign())
+    return sp.Add(*terms, evaluate=False)
+
+
 def _parts(printer, name: str):
     """(letter, label, style) of an internal name, or None when the notation table does not know it."""
     entry = printer._settings["notation"].get(name)
@@ -42,7 +48,7 @@ class ExamLatexPrinter(LatexPrinter):
     _default_settings = {**LatexPrinter._default_settings, "notation": {}, "lang": "en", "order": "none"}
 
     def _print_Add(self, expr, order=None):
-        return super()._print_Add(expr, order="lex")
+        return super()._print_Add(_positive_first(expr), order="none")
 
     def _name(self, name: str, sub: str = "", extra: str = "") -> str | None:
         parts = _parts(self, name)
@@ -97,7 +103,7 @@ class ExamTextPrinter(StrPrinter):
     _default_settings = {**StrPrinter._default_settings, "notation": {}, "lang": "en", "order": "none"}
 
     def _print_Add(self, expr, order=None):
-        return super()._print_Add(expr, order="lex")
+        return super()._print_Add(_positive_first(expr), order="none")
 
     def _name(self, name: str, sub: str = "", extra: str = "") -> str | None:
         parts = _parts(self, name)
