@@ -19,7 +19,9 @@ from derive.errors import DeriveError
 
 FORMATS = ("md", "tex", "typ", "pdf")
 STEM = "corrige"
-SEED = 0  # the seed of every experiment the sheet quotes
+SEED = 0  # the seed of every experiment and certificate the sheet quotes
+# The certificate checks a sample of each tensor's entries; `derive check` runs the exhaustive version.
+EXHAUSTIVE = False
 
 
 class BuildFailed(Exception):
@@ -36,6 +38,7 @@ class Inputs:
     quick: bool = False
     figures: dict[str, str] = field(default_factory=dict)
     runs: dict[str, object] = field(default_factory=dict)
+    certificates: dict[bool, dict] = field(default_factory=dict)
 
     @cached_property
     def report(self) -> dict:
@@ -51,6 +54,17 @@ class Inputs:
 
             self.runs[name] = experiments.run(name, spec=self.spec, seed=self.seed, quick=self.quick)
         return self.runs[name]
+
+    def certificate(self, shared: bool) -> dict:
+        """The certificate's report for the spec with tied or untied branches (cached by spec, seed and code)."""
+        if shared not in self.certificates:
+            from derive import cache, certificate
+
+            net = self.spec.with_options(shared=shared)
+            key = cache.key(net, self.seed, exhaustive=EXHAUSTIVE)
+            self.certificates[shared] = cache.cached(
+                "certificate", key, lambda: certificate.run(net, seed=self.seed, exhaustive=EXHAUSTIVE))
+        return self.certificates[shared]
 
     def experiment_figures(self, name: str) -> dict[str, str]:
         """An experiment's figures copied into the sheet's figures/ folder, by file stem."""

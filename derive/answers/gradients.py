@@ -58,3 +58,18 @@ def present(d, params=None, known=()) -> dict:
                      "steps": aligned([(x.lhs, x.rhs) for x in d.steps if (x.lhs, x.rhs) not in seen],
                                       d.notation, lang)}
     return out
+
+
+def certified(report: dict, params) -> dict:
+    """The certificate's figures for some parameters: entries checked, largest errors, and whether all passed."""
+    rows = [t for t in report["tensors"] if t["name"] in params]
+    if not rows:
+        raise KeyError(f"the certificate checked none of {', '.join(params)}")
+    autograd = [t["autograd_max_rel_error"] for t in rows if t.get("autograd_max_rel_error") is not None]
+    backprop = [t["backprop_max_rel_error"] for t in rows if t.get("backprop_max_rel_error") is not None]
+    return {
+        "params": [t["name"] for t in rows], "checked": sum(t["checked"] for t in rows),
+        "total": sum(t["total"] for t in rows), "max_rel_error": max(t["max_rel_error"] for t in rows),
+        "backprop": max(backprop) if backprop else None, "autograd": max(autograd) if autograd else None,
+        "ok": report["ok"] and all(t["ok"] for t in rows), "pairs": report["pairs"], "cases": report["hinge_cases"],
+    }

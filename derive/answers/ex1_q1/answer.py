@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from derive import derivation
 from derive.answers import Check
-from derive.answers.gradients import present
+from derive.answers.gradients import certified, present
 
 
 def solve(inputs) -> dict:
@@ -18,6 +18,8 @@ def solve(inputs) -> dict:
         "w": u["results"][f"{key}.W"], "b": u["results"][f"{key}.b"], "wp": u["results"][f"{key}'.W"],
         "tw": t["results"][f"{key}.W"], "tb": t["results"][f"{key}.b"],
         "objects": {"untied": untied, "tied": tied},
+        "cert": certified(inputs.certificate(False), [f"{key}.W", f"{key}.b", f"{key}'.W", f"{key}'.b"]),
+        "tcert": certified(inputs.certificate(True), [f"{key}.W", f"{key}.b"]),
     }
 
 
@@ -35,6 +37,10 @@ def check(ctx) -> list:
     same = {wp.lhs.variables[0].base: w.lhs.variables[0].base}
     gap = sp.simplify(tw.expr - (w.expr + wp.expr.subs(same)))
     return [
+        Check({"fr": "certificat : formules de la couche de sortie = différences finies, rétropropagation, autograd",
+               "en": "certificate: the output layer's formulas = finite differences, backprop, autograd"},
+              ctx["cert"]["ok"] and ctx["tcert"]["ok"],
+              f"{ctx['cert']['checked'] + ctx['tcert']['checked']} entries"),
         Check({"fr": "trois cas de la charnière, nul seulement hors de la marge",
                "en": "three hinge cases, zero only outside the margin"},
               len(w.cases) == 3 and zero == ["different_outside_margin"]),

@@ -6,7 +6,7 @@ import sympy as sp
 
 from derive import derivation
 from derive.answers import Check
-from derive.answers.gradients import present
+from derive.answers.gradients import certified, present
 
 
 def solve(inputs) -> dict:
@@ -24,6 +24,9 @@ def solve(inputs) -> dict:
         p = present(prelu, known=above.steps + untied.steps)
         ctx["a"] = p["results"][f"{key}.a"]
         ctx["objects"]["prelu"] = prelu
+    names = [f"{key}.W", f"{key}.b", f"{key}'.W", f"{key}'.b", f"{key}.a", f"{key}'.a"]
+    ctx["cert"] = certified(inputs.certificate(False), names)
+    ctx["tcert"] = certified(inputs.certificate(True), [n for n in names if "'" not in n])
     return ctx
 
 
@@ -32,7 +35,10 @@ def check(ctx) -> list:
     w = ctx["objects"]["untied"].results[0]
     pieces = [p for p in w.expr.atoms(sp.Piecewise) if any(str(c).count("o5") for _, c in p.args)]
     outside = next(c for c in w.cases if c.name == "different_outside_margin")
-    checks = [Check({"fr": "le gradient de L5 est nul hors de la marge", "en": "L5's gradient is zero outside the margin"},
+    checks = [Check({"fr": "certificat : formules de L5 (et de ses pentes) = différences finies, rétropropagation, autograd",
+                     "en": "certificate: L5's formulas (and its slopes') = finite differences, backprop, autograd"},
+                    ctx["cert"]["ok"] and ctx["tcert"]["ok"], f"{ctx['cert']['checked'] + ctx['tcert']['checked']} entries"),
+              Check({"fr": "le gradient de L5 est nul hors de la marge", "en": "L5's gradient is zero outside the margin"},
                     outside.expr == 0, "")]
     if ctx["activation"] == "prelu":
         checks.append(Check({"fr": "la dérivée de la PReLU (1 ou a) est un facteur du gradient de L5",

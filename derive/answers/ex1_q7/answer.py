@@ -6,7 +6,7 @@ import sympy as sp
 
 from derive import derivation
 from derive.answers import Check
-from derive.answers.gradients import present
+from derive.answers.gradients import certified, present
 
 
 def solve(inputs) -> dict:
@@ -15,7 +15,9 @@ def solve(inputs) -> dict:
     p = present(d)
     key = d.results[0].param.split(".")[0]
     return {"layer": key, "kl": p, "lit": p["results"][f"{key}.W/literal"], "sig": p["results"][f"{key}.W/sigmoid"],
-            "objects": d}
+            "objects": d, "report": inputs.certificate(False)["kl"],
+            "cert": certified(inputs.certificate(False), [f"{key}.{p_} (KL, {r})" for p_ in ("W", "b")
+                                                          for r in ("literal", "sigmoid")])}
 
 
 def check(ctx) -> list:
@@ -27,6 +29,9 @@ def check(ctx) -> list:
     rhohat = next(a for a in lit.expr.atoms(sp.Indexed) if a.base.label.name == "rhohat")
     at_target = [sp.simplify(r.expr.subs(rhohat, rho)) for r in (lit, sig)]
     return [
+        Check({"fr": "certificat : gradients de la pénalité (deux lectures) = différences finies, rétropropagation",
+               "en": "certificate: the penalty's gradients (both readings) = finite differences, backprop"},
+              ctx["cert"]["ok"], f"{ctx['cert']['checked']} entries"),
         Check({"fr": "lecture littérale : gradient défini seulement sur un domaine ; lecture sigmoïde : partout",
                "en": "literal reading: gradient defined only on a domain; sigmoid reading: everywhere"},
               lit.condition != sp.true and sig.condition == sp.true),

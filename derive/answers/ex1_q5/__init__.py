@@ -1,0 +1,1 @@
+"""Exercise 1, Q5: the two terms of the pair loss."""

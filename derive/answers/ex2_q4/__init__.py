@@ -1,0 +1,1 @@
+"""Exercise 2, Q4: four remedies for vanishing gradients."""

@@ -1,0 +1,1 @@
+"""Exercise 2, Q5: standard versus normalised initialisation."""

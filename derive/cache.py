@@ -1,0 +1,66 @@
+"""A small on-disk cache for JSON results, keyed by what they depend on: spec, seed and the code that made them.
+
+The sheet uses it for the certificate, whose run on real tensors takes far longer than rendering.
+A key hashes the spec's canonical form, the seed, the tool's version and the source text of the
+modules the computation runs, so any change to one of them computes afresh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+DEFAULT_DIR = Path(".derive-cache") / "sheet"
+
+
+def code_version(modules=None) -> str:
+    """A digest of the source of the named modules (e.g. "derive.certificate"); default every derive/*.py."""
+    digest = hashlib.sha256()
+    if modules is None:
+        files = sorted(Path(__file__).parent.glob("*.py"))
+    else:
+        files = [Path(importlib.import_module(name).__file__) for name in sorted(modules)]
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def key(spec, seed: int, modules=None, **options) -> str:
+    """The cache key of a computation on a spec with a seed, by the code of `modules`, with options."""
+    from derive import __version__
+
+    canon = json.dumps({"spec": dataclasses.asdict(spec) | {"source": None}, "seed": seed, "options": options,
+                        "version": __version__, "code": code_version(modules)}, sort_keys=True, default=list)
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def cached(name: str, key_: str, compute, directory: str | Path | None = None) -> dict:
+    """The JSON result stored under name/key, or compute() stored there atomically and returned."""
+    path = Path(directory or DEFAULT_DIR) / name / f"{key_}.json"
+    if path.exists():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            pass  # a damaged entry is recomputed
+    result = compute()
+    text = json.dumps(result, sort_keys=True, indent=1, default=_plain)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return json.loads(text)
+
+
+def _plain(obj):
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
