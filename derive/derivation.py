@@ -268,4 +268,7 @@ def tidy(expr: sp.Expr) -> sp.Expr:
 
     expr = expr.replace(lambda e: isinstance(e, sp.Sum), atom)
     expr = sp.factor_terms(sp.factor(sp.expand(expr)))
-    return expr.xreplace({v: k for k, v in sums.items()})
+    back = {v: k for k, v in sums.items()}
+    while back and expr.has(*back):  # sums nested in sums come back one level at a time
+        expr = expr.xreplace(back)
+    return expr

@@ -72,9 +72,9 @@ def as_data(spec, derivations, shared: bool) -> dict:
                     "chain": eq(r.lhs, r.chain),
                     "condition": None if r.condition == sp.true else {"latex": printing.latex(r.condition, n),
                                                                       "text": printing.text(r.condition, n)},
-                    "cases": [{"name": c.name, "condition": printing.latex(c.condition, n),
-                               "condition_text": printing.text(c.condition, n), **eq(r.lhs, c.expr),
-                               "sympy": sp.sstr(c.expr)} for c in r.cases]}
+                    "cases": [{**eq(r.lhs, c.expr), "name": c.name, "condition": printing.latex(c.condition, n),
+                               "condition_text": printing.text(c.condition, n), "sympy": sp.sstr(c.expr)}
+                              for c in r.cases]}
 
         results = [result(r) for r in d.results]
         out[d.key] = {"title": TITLES[_kind(spec, d.key)],

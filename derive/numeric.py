@@ -9,6 +9,8 @@ have a leading batch axis, shared by the whole expression.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import sympy as sp
 
@@ -39,7 +41,8 @@ def evaluate(expr, values: dict, free: tuple = (), shape: tuple = (), batched=fr
     if stray:
         raise EvaluationError(f"free index {', '.join(sorted(map(str, stray)))} is not an index of the quantity")
     axes = {x: 1 + n for n, x in enumerate(tuple(free) + tuple(bound))}
-    batch = max((np.shape(vals[k])[0] for k in batched if k in vals and _uses(expr, k)), default=1)
+    used = {b.label.name for b in expr.atoms(sp.IndexedBase)} | {x.name for x in expr.free_symbols}
+    batch = max((np.shape(vals[k])[0] for k in batched if k in vals and k in used), default=1)
     ctx = _Context(vals, batched, axes, 1 + len(axes), batch)
     for x, n in zip(free, shape):
         ctx._set_size(x, n)
@@ -62,11 +65,6 @@ def _indices(expr) -> set:
     for d in expr.atoms(sp.KroneckerDelta):
         found |= {i for i in d.args if isinstance(i, sp.Symbol)}
     return found
-
-
-def _uses(expr, name: str) -> bool:
-    return any(b.label.name == name for b in expr.atoms(sp.IndexedBase)) or any(
-        s.name == name for s in expr.free_symbols if isinstance(s, sp.Symbol))
 
 
 class _Context:
@@ -138,7 +136,7 @@ class _Context:
         total = np.einsum(",".join(subscripts) + "->" + out, *operands, optimize=True)
         total = total.reshape([n if c in used else 1 for c, n in zip(letters[1:], sizes)])
         # a product that does not vary over the pairs is its own mean
-        return np.ascontiguousarray(np.broadcast_to(total / (batch if "a" in used else 1), sizes))
+        return np.array(np.broadcast_to(total / (batch if "a" in used else 1), sizes))
 
     def sum(self, s: sp.Sum) -> np.ndarray:
         for x, _, hi in s.limits:  # an index no array carries takes its range from the sum's limits
@@ -162,23 +160,31 @@ class _Context:
         raise EvaluationError(f"unknown size {e}")
 
     def eval(self, expr) -> np.ndarray:
-        args, subs = [], {}
+        subs, arrays = {}, []
         for s in _outer_sums(expr):
-            d = sp.Dummy("sum")
-            subs[s] = d
-            args.append((d, self.sum(s)))
+            subs[s] = _slot(len(arrays))
+            arrays.append(self.sum(s))
         body = expr.xreplace(subs) if subs else expr
         for ind in sorted(body.atoms(sp.Indexed), key=sp.default_sort_key):
-            d = sp.Dummy("x")
-            body = body.xreplace({ind: d})
-            args.append((d, self.indexed(ind)))
-        for sym in sorted(body.free_symbols - {d for d, _ in args}, key=sp.default_sort_key):
-            d = sp.Dummy(sym.name)
-            body = body.xreplace({sym: d})
-            args.append((d, self.scalar(sym)))
-        fn = sp.lambdify([d for d, _ in args], body, modules=MODULES)
+            subs[ind] = _slot(len(arrays))
+            arrays.append(self.indexed(ind))
+        body = body.xreplace(subs)
+        for sym in sorted(body.free_symbols - set(subs.values()), key=sp.default_sort_key):
+            body = body.xreplace({sym: _slot(len(arrays))})
+            arrays.append(self.scalar(sym))
+        fn = _compiled(body, len(arrays))
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray(fn(*[v for _, v in args]), dtype=np.float64)
+            return np.asarray(fn(*arrays), dtype=np.float64)
+
+
+def _slot(n: int) -> sp.Symbol:
+    """The n-th argument of a compiled body (fixed names, so equal bodies compile once)."""
+    return sp.Symbol(f"arg{n}_", real=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(body, n: int):
+    return sp.lambdify([_slot(i) for i in range(n)], body, modules=MODULES)
 
 
 def _outer_sums(expr) -> list:

@@ -35,6 +35,8 @@ class Top:
         self._loss = sp.lambdify([d, lab], g.nodes[g.output].expr, modules=numeric.MODULES)
         self.kl_graph, self.kl, self.pair = kl_graph, kl, pair
         self.base = self.forward(net.params)
+        self.base_loss = (float(self.base["pair"].mean()) if pair else 0.0) + (
+            float(self.kl_value(self.base["s6"][0][None])[0]) if kl else 0.0)
 
     def p(self, params, layer, kind, b):
         """A parameter of layer (lower or upper) in branch b, or None."""

@@ -103,7 +103,7 @@ def _tensor(r, d, values, top, pair, backprop, autograd, reading) -> dict:
     coords = np.arange(got.size)
     fd, kinks = fdcheck.batched(lambda c, h: top.moved(r.param, c, h), coords)
     evidence = [fdcheck.compare(name, got.reshape(-1), fd, method="finite differences",
-                                atol=fdcheck.rounding_atol(top.loss()), kinks=kinks)]
+                                atol=fdcheck.rounding_atol(top.base_loss), kinks=kinks)]
     if pair is not None:
         total = pair + got
         scale = float(np.abs(backprop).max(initial=0.0))

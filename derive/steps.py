@@ -69,14 +69,25 @@ def check_step(g, step, values, batched, seed) -> fdcheck.Evidence:
         def forward(x):
             return numeric.evaluate(c.expr, {**values, n.name: x}, c.indices, shape, batched)
 
-        fd = fdcheck.directional(forward, np.asarray(values[n.name], dtype=np.float64), v)
+        x = np.asarray(values[n.name], dtype=np.float64)
+        fd = fdcheck.directional(forward, x, v)
         got = np.broadcast_to(got, np.broadcast_shapes(got.shape, fd.shape))  # a step may not vary over the pairs
-        scale = float(np.abs(forward(np.asarray(values[n.name], dtype=np.float64))).max(initial=1.0))
+        scale = float(np.abs(forward(x)).max(initial=1.0))
         return fdcheck.compare(name, got, fd, method="finite differences along a random direction",
-                               atol=fdcheck.rounding_atol(scale))
+                               atol=fdcheck.rounding_atol(scale), kinks=_crossings(c, n, values, batched, x, v, fd.shape))
     except numeric.EvaluationError as exc:
         return fdcheck.Evidence(name, "finite differences along a random direction", 0, 0, float("inf"), ok=False,
                                 notes=(str(exc),))
+
+
+def _crossings(c, n, values, batched, x, v, shape) -> np.ndarray:
+    """Entries of c whose definition changes piece (a Piecewise condition flips) between n − h·v and n + h·v."""
+    flags = np.zeros(shape, bool)
+    for cond in sorted(c.expr.atoms(sp.Rel), key=sp.default_sort_key):
+        side = [numeric.evaluate(sp.Piecewise((1, cond), (0, True)), {**values, n.name: x + t * fdcheck.STEP * v},
+                                 c.indices, shape[1:], batched) for t in (-1, 0, 1)]
+        flags |= np.broadcast_to((side[0] != side[1]) | (side[2] != side[1]), shape)
+    return flags
 
 
 def check_chain(d, result, values, batched, shape) -> fdcheck.Evidence:
