@@ -18,6 +18,34 @@ CASE_LABELS = {
     "rho": {"fr": "cible de l'énoncé", "en": "the exam's target"},
 }
 ALPHA = sp.Symbol("alpha")
+# Beyond this many characters of one-line text, a product is shown over several lines (factor groups).
+WIDTH = 75
+
+
+def display(lhs, expr, notation, lang: str) -> str:
+    """``lhs = expr`` for a display block; a long product is split between its factors over aligned lines."""
+    left = printing.latex(lhs, notation, lang)
+    coeff, factors = expr.as_coeff_mul()
+    if (not expr.is_Mul or len(printing.text(expr, notation, lang)) <= WIDTH
+            or any(f.is_Pow and f.exp.is_negative for f in factors)):
+        return f"{left} = {printing.latex(expr, notation, lang)}"
+    groups, current = [], []
+    for f in factors:
+        if current and len(printing.text(sp.Mul(*current, f, evaluate=False), notation, lang)) > WIDTH:
+            groups.append(current)
+            current = []
+        current.append(f)
+    groups.append(current)
+    sign = "- " if coeff == -1 else ("" if coeff == 1 else printing.latex(coeff, notation, lang) + r" \, ")
+    rows = [" ".join(_factor(f, notation, lang) for f in g) for g in groups]
+    body = rf" \\ &\qquad \cdot ".join(rows)
+    return rf"\begin{{aligned}} {left} &= {sign}{body} \end{{aligned}}"
+
+
+def _factor(f, notation, lang: str) -> str:
+    """One factor of a product, bracketed when it is a sum (as the printer does inside a product)."""
+    tex = printing.latex(f, notation, lang)
+    return rf"\left({tex}\right)" if f.is_Add else tex
 
 
 def aligned(pairs, notation, lang: str) -> str:
@@ -36,11 +64,13 @@ def result(r, notation) -> dict:
 
         out[lang] = {
             "lhs": tex(r.lhs), "chain": tex(r.chain), "expr": tex(r.expr), "var": tex(var),
+            "eq": display(r.lhs, r.expr, notation, lang),
             # The update rule is the same for every parameter: w <- w - alpha dL/dw, printed around the derivative.
             "rule": f"{tex(var)} \\leftarrow {tex(var)} - {tex(ALPHA)}\\, {tex(r.lhs)}",
             "condition": tex(r.condition),
             "cases": [{"label": CASE_LABELS.get(c.name, {}).get(lang, c.name), "name": c.name,
-                       "condition": tex(c.condition), "expr": tex(c.expr), "zero": c.expr == 0}
+                       "condition": tex(c.condition), "expr": tex(c.expr), "zero": c.expr == 0,
+                       "eq": display(r.lhs, c.expr, notation, lang)}
                       for c in r.cases],
         }
     return out
