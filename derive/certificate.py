@@ -216,7 +216,7 @@ def torch_twin():
 def run(spec, data: str = "shapeset", seed: int = 0, *, steps: int | None = None, derivations=None,
         exhaustive: bool = True, use_torch: bool = True) -> dict:
     """Certify every printed formula of a spec on real tensors; the report ``derive check --json`` prints."""
-    from derive import sparsity, steps as stepcheck, trajectory
+    from derive import klcheck, steps as stepcheck, trajectory
 
     ctx = Context(spec, data, seed)
     tied = ctx.net.tied
@@ -234,7 +234,7 @@ def run(spec, data: str = "shapeset", seed: int = 0, *, steps: int | None = None
     cases = check_cases(ctx, known)
     training = trajectory.replay(ctx, known, **({} if steps is None else {"steps": steps}))
     upper = next((d for d in known if d.key == graphs.top(spec)[2].name), None)
-    kl = sparsity.check(ctx, derivation.derive(spec, "kl", tied), upper or derivation.derive(spec, "L6", tied), twin)
+    kl = klcheck.check(ctx, derivation.derive(spec, "kl", tied), upper or derivation.derive(spec, "L6", tied), twin)
     tensors += kl.pop("tensors")
     evidence += kl.pop("evidence")
     counts = {name: int(ctx.rows[name].size) for name in CASE_NAMES}

@@ -40,15 +40,10 @@ def _parts(printer, name: str):
     return glyph, lab, style
 
 
-class ExamLatexPrinter(LatexPrinter):
-    """LaTeX in the exam's notation: w^{(56)}_{jk}, s^{(6')}_{k}, ∂L/∂D as a fraction, cases with words."""
+class _ExamNames:
+    """Names from the notation table, for both printers; each says how a name looks (``_name``)."""
 
-    unicode = False
-    # order "none" keeps a product's factors as built (a chain rule reads left to right); sums are still sorted
-    _default_settings = {**LatexPrinter._default_settings, "notation": {}, "lang": "en", "order": "none"}
-
-    def _print_Add(self, expr, order=None):
-        return super()._print_Add(_positive_first(expr), order="none")
+    PLAIN_INDEXED = "{}[{}]"  # how an Indexed prints when the notation table does not know its base
 
     def _name(self, name: str, sub: str = "", extra: str = "") -> str | None:
         parts = _parts(self, name)
@@ -56,23 +51,40 @@ class ExamLatexPrinter(LatexPrinter):
             return None
         letter, lab, style = parts
         if style == "sub":
-            return f"{letter}_{{{lab}}}"
-        sup = (f"({lab})" if lab else "") + (f"({extra})" if extra else "")
-        out = letter + (f"^{{{sup}}}" if sup else "")
-        return out + (f"_{{{sub}}}" if sub else "")
+            return self._subscripted(letter, lab)
+        return self._compose(letter, (f"({lab})" if lab else "") + (f"({extra})" if extra else ""), sub)
 
-    def _print_Symbol(self, expr, style="plain"):
-        return self._name(expr.name) or super()._print_Symbol(expr, style)
+    def _print_Add(self, expr, order=None):
+        return super()._print_Add(_positive_first(expr), order="none")
+
+    def _print_Symbol(self, expr, *args):
+        return self._name(expr.name) or super()._print_Symbol(expr, *args)
 
     def _print_IndexedBase(self, expr):
-        return self._name(expr.label.name) or super()._print_IndexedBase(expr)
+        return self._name(expr.label.name) or self._print(expr.label)
 
     def _print_Indexed(self, expr):
         idx = [self._print(i) for i in expr.indices]
         parts = _parts(self, expr.base.label.name)
         extra = idx.pop(0) if parts and parts[2] == "batch" else ""
         sub = "".join(idx) if all(len(i) == 1 for i in idx) else ",".join(idx)
-        return self._name(expr.base.label.name, sub, extra) or super()._print_Indexed(expr)
+        return self._name(expr.base.label.name, sub, extra) or self.PLAIN_INDEXED.format(
+            self._print(expr.base), ",".join(self._print(i) for i in expr.indices))
+
+
+class ExamLatexPrinter(_ExamNames, LatexPrinter):
+    """LaTeX in the exam's notation: w^{(56)}_{jk}, s^{(6')}_{k}, ∂L/∂D as a fraction, cases with words."""
+
+    unicode = False
+    PLAIN_INDEXED = "{{{}}}_{{{}}}"
+    # order "none" keeps a product's factors as built (a chain rule reads left to right); sums are still sorted
+    _default_settings = {**LatexPrinter._default_settings, "notation": {}, "lang": "en", "order": "none"}
+
+    def _subscripted(self, letter: str, lab: str) -> str:
+        return f"{letter}_{{{lab}}}"
+
+    def _compose(self, letter: str, sup: str, sub: str) -> str:
+        return letter + (f"^{{{sup}}}" if sup else "") + (f"_{{{sub}}}" if sub else "")
 
     def _print_Derivative(self, expr):
         (var, _), = expr.variable_count
@@ -95,42 +107,22 @@ class ExamLatexPrinter(LatexPrinter):
         return r"\sigma\left(%s\right)" % self._print(expr.args[0])
 
 
-class ExamTextPrinter(StrPrinter):
+class ExamTextPrinter(_ExamNames, StrPrinter):
     """One-line Unicode text in the exam's notation: w⁽⁵⁶⁾_jk, s⁽⁶′⁾_k, ∂L/∂D, {1 if o > 0; a otherwise}."""
 
     unicode = True
     printmethod = "_exam_text"  # Indexed would otherwise print itself through _sympystr
     _default_settings = {**StrPrinter._default_settings, "notation": {}, "lang": "en", "order": "none"}
 
-    def _print_Add(self, expr, order=None):
-        return super()._print_Add(_positive_first(expr), order="none")
+    def _subscripted(self, letter: str, lab: str) -> str:
+        return letter + "".join(SUBSCRIPT.get(ch, ch) for ch in lab)
 
-    def _name(self, name: str, sub: str = "", extra: str = "") -> str | None:
-        parts = _parts(self, name)
-        if parts is None:
-            return None
-        letter, lab, style = parts
-        if style == "sub":
-            return letter + "".join(SUBSCRIPT.get(ch, ch) for ch in lab)
-        sup = (f"({lab})" if lab else "") + (f"({extra})" if extra else "")
+    def _compose(self, letter: str, sup: str, sub: str) -> str:
         if all(ch in SUPERSCRIPT for ch in sup):
             sup = "".join(SUPERSCRIPT[ch] for ch in sup)
         elif sup:
             sup = f"^{sup}"
         return letter + sup + (f"_{sub}" if sub else "")
-
-    def _print_Symbol(self, expr):
-        return self._name(expr.name) or super()._print_Symbol(expr)
-
-    def _print_IndexedBase(self, expr):
-        return self._name(expr.label.name) or super()._print_IndexedBase(expr)
-
-    def _print_Indexed(self, expr):
-        idx = [self._print(i) for i in expr.indices]
-        parts = _parts(self, expr.base.label.name)
-        extra = idx.pop(0) if parts and parts[2] == "batch" else ""
-        sub = "".join(idx) if all(len(i) == 1 for i in idx) else ",".join(idx)
-        return self._name(expr.base.label.name, sub, extra) or super()._print_Indexed(expr)
 
     def _print_Derivative(self, expr):
         (var, _), = expr.variable_count
