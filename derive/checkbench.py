@@ -57,7 +57,8 @@ def gradcheck(ctx, n: int = SLICE) -> tuple[int, float] | None:
         out = []
         for b in (0, 1):
             wl = w if net.key(lower.name, b) + ".W" == key else t[net.key(lower.name, b) + ".W"]
-            s5 = act(lower.activation, s4[b] @ wl + t[net.key(lower.name, b) + ".b"], t.get(net.key(lower.name, b) + ".a"))
+            lo = net.key(lower.name, b)
+            s5 = act(lower.activation, s4[b] @ wl + t[lo + ".b"], t.get(lo + ".a"))
             out.append(act(upper.activation, s5 @ t[net.key(upper.name, b) + ".W"] + t[net.key(upper.name, b) + ".b"],
                            t.get(net.key(upper.name, b) + ".a")))
         D = 0.5 * ((out[0] - out[1]) ** 2).sum(dim=1)

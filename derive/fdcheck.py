@@ -40,7 +40,8 @@ class Evidence:
         head = f"{self.name} vs {self.method}"
         kinks = f", {self.kinks} kink crossings set apart" if self.kinks else ""
         if self.ok:
-            return f"{head}: {self.checked} of {self.total} entries agree (max rel. error {self.max_rel_error:.1e}{kinks})"
+            return (f"{head}: {self.checked} of {self.total} entries agree "
+                    f"(max rel. error {self.max_rel_error:.1e}{kinks})")
         bad = "; ".join(f"at {self._where(i)} formula {g:.6g}, {self.method} {r:.6g}" for i, g, r in self.failures)
         return f"{head}: FAILED, max rel. error {self.max_rel_error:.1e}{kinks}; {bad}"
 

@@ -15,7 +15,8 @@ from derive import derivation, printing
 FORMATS = ("text", "latex", "markdown", "json")
 
 # What each derivation is, and the conventions it relies on (English; the sheet has its own prose).
-TITLES = {"upper": "upper dense layer (the exam's L6, question 1)", "lower": "lower dense layer (the exam's L5, question 2)",
+TITLES = {"upper": "upper dense layer (the exam's L6, question 1)",
+          "lower": "lower dense layer (the exam's L5, question 2)",
           "prelu": "PReLU slopes", "kl": "KL sparsity penalty on the upper layer (question 7)"}
 NOTES = {
     "loss": ["Quantities are those of one pair (iteration t); the batch loss is their mean, so is its gradient.",

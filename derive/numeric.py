@@ -111,7 +111,8 @@ class _Context:
 
     def scalar(self, sym: sp.Symbol):
         if sym in self.axes:  # an index used as a number (e.g. in a Kronecker delta)
-            return np.arange(1, self.size(sym) + 1).reshape([-1 if a == self.axes[sym] else 1 for a in range(self.ndim)])
+            shape = [-1 if a == self.axes[sym] else 1 for a in range(self.ndim)]
+            return np.arange(1, self.size(sym) + 1).reshape(shape)
         if sym.name not in self.values:
             raise EvaluationError(f"no value for the symbol {sym}")
         v = np.asarray(self.values[sym.name], dtype=np.float64)

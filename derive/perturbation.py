@@ -130,7 +130,8 @@ class Top:
                 if kind == "a" and j < 0:
                     o5 = base["o5"][b][p]
                     s5 = self._act(self.lower, o5, a + step)
-                    o6 = ops.dense(s5, self.p(self.net.params, self.upper, "W", b), self.p(self.net.params, self.upper, "b", b))
+                    o6 = ops.dense(s5, self.p(self.net.params, self.upper, "W", b),
+                                   self.p(self.net.params, self.upper, "b", b))
                 else:
                     o5 = base["o5"][b][p, j]
                     o5_new = o5 + (deltas[b][c, p] if kind != "a" else 0.0)

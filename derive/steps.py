@@ -73,8 +73,9 @@ def check_step(g, step, values, batched, seed) -> fdcheck.Evidence:
         fd = fdcheck.directional(forward, x, v)
         got = np.broadcast_to(got, np.broadcast_shapes(got.shape, fd.shape))  # a step may not vary over the pairs
         scale = float(np.abs(forward(x)).max(initial=1.0))
+        kinks = _crossings(c, n, values, batched, x, v, fd.shape)
         return fdcheck.compare(name, got, fd, method="finite differences along a random direction",
-                               atol=fdcheck.rounding_atol(scale), kinks=_crossings(c, n, values, batched, x, v, fd.shape))
+                               atol=fdcheck.rounding_atol(scale), kinks=kinks)
     except numeric.EvaluationError as exc:
         return fdcheck.Evidence(name, "finite differences along a random direction", 0, 0, float("inf"), ok=False,
                                 notes=(str(exc),))

@@ -1,4 +1,4 @@
-"""The certificate: it passes on correct derivations of several specs and rejects each plausible wrong answer by name."""
+"""The certificate passes on correct derivations of several specs and rejects each plausible wrong answer by name."""
 
 import json
 
@@ -22,7 +22,8 @@ def make(*layers, size=(8, 8, 3), prelu="channel", shared=False):
 
 
 CONV = layer("L1", "conv", kernel=3, filters=4, stride=2, activation="relu")
-SMALL = make(CONV, layer("L5", "dense", units=6, activation="prelu"), layer("L6", "dense", units=3, activation="linear"))
+SMALL = make(CONV, layer("L5", "dense", units=6, activation="prelu"),
+             layer("L6", "dense", units=3, activation="linear"))
 SPECS = {
     "small": SMALL,
     "small-tied": SMALL.with_options(shared=True),
@@ -205,3 +206,21 @@ def test_check_exits_1_when_a_printed_formula_is_wrong(tmp_path, monkeypatch):
 def test_check_bad_data_is_one_line_and_exit_2(args, message):
     out = CliRunner().invoke(cli, ["check", *args])
     assert out.exit_code == 2 and message in out.output and "Traceback" not in out.output
+
+
+def test_check_runs_on_cifar10_python_batches(tmp_path):
+    import pickle
+
+    rng = np.random.default_rng(0)
+    batch = {b"data": rng.integers(0, 256, (40, 3072), dtype=np.uint8),
+             b"labels": [int(v) for v in rng.integers(0, 10, 40)]}
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps(batch))
+    net = make(layer("L1", "conv", kernel=4, filters=3, stride=4, activation="relu"),
+               layer("L5", "dense", units=6, activation="prelu"), layer("L6", "dense", units=3, activation="linear"),
+               size=(32, 32, 3))
+    report = certificate.run(net, data=f"cifar10:{path}", seed=0, steps=1, use_torch=False)
+    assert report["ok"], report["failures"]
+    assert report["data"] == f"cifar10:{path}"
+    with pytest.raises(Exception, match="do not fit the spec's input"):
+        certificate.run(SMALL, data=f"cifar10:{path}", seed=0, steps=1, use_torch=False)

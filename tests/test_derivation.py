@@ -100,7 +100,8 @@ def test_kl_readings_domain_and_the_bias_result():
     rho, beta = graph.scalar("rho"), graph.scalar("beta")
     bias = result(d, "L6.b").expr  # Σ_t of 1/m is 1: the literal bias gradient is ∂L_reg/∂ρ̂_g itself
     assert sp.simplify(bias - beta * (-rho / rhat + (1 - rho) / (1 - rhat))) == 0
-    assert all(c.condition == sp.Eq(rho, sp.Rational(1, 10)) and not c.expr.has(rho) for r in d.results for c in r.cases)
+    cases = [c for r in d.results for c in r.cases]
+    assert all(c.condition == sp.Eq(rho, sp.Rational(1, 10)) and not c.expr.has(rho) for c in cases)
     assert {s.reading for s in d.steps} == {"", "literal", "sigmoid"}
 
 
@@ -169,3 +170,11 @@ def test_gradients_output_does_not_depend_on_hash_randomisation():
 def test_gradients_bad_input_is_one_line_and_exit_2(args, message):
     out = run(*args)
     assert out.exit_code == 2 and message in out.output and "Traceback" not in out.output
+
+
+def test_gradients_refuses_a_spec_without_two_dense_layers_at_the_top(tmp_path):
+    path = tmp_path / "conv-top.toml"
+    path.write_text('input = [8, 8, 3]\n[[layer]]\nname = "L5"\ntype = "conv"\nkernel = 3\nfilters = 4\n'
+                    'activation = "relu"\n[[layer]]\nname = "L6"\ntype = "dense"\nunits = 2\nactivation = "linear"\n')
+    out = run("--spec", str(path))
+    assert out.exit_code == 2 and "two dense layers at the top" in out.output and "Traceback" not in out.output

@@ -50,7 +50,8 @@ def test_definitions_follow_the_exam():
     g = graph.loss_graph(spec.default_spec())
     j, k = graph.index("j"), graph.index("k")
     o6 = g.nodes["o6"].expr
-    assert o6 == sp.Sum(graph.base("w5_6")[j, k] * graph.base("s5")[j], (j, 1, sp.Symbol("n_5", integer=True, positive=True))) + graph.base("b6")[k]
+    n5 = sp.Symbol("n_5", integer=True, positive=True)
+    assert o6 == sp.Sum(graph.base("w5_6")[j, k] * graph.base("s5")[j], (j, 1, n5)) + graph.base("b6")[k]
     D, l = graph.scalar("D"), graph.scalar("l")
     loss = g.nodes["L"].expr
     # the hinge is max(1 - D, 0) everywhere but at the kink, where it takes the flat piece
@@ -75,7 +76,8 @@ def test_scalar_prelu_has_one_slope_per_layer():
 
 
 @pytest.mark.parametrize("text, message", [
-    (DENSE_ONLY.replace('name = "fc1"\ntype = "dense"\nunits = 5', 'name = "c"\ntype = "conv"\nkernel = 3\nfilters = 2'),
+    (DENSE_ONLY.replace('name = "fc1"\ntype = "dense"\nunits = 5',
+                        'name = "c"\ntype = "conv"\nkernel = 3\nfilters = 2'),
      "two dense layers at the top"),
     ("input = [8, 8, 3]\n[[layer]]\nname = \"L6\"\ntype = \"dense\"\nunits = 3\nactivation = \"linear\"\n",
      "two dense layers at the top"),
