@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-DEFAULT_DIR = Path(".derive-cache") / "sheet"
+DEFAULT_DIR = Path(".derive-cache")
 
 
 def code_version(modules=None) -> str:

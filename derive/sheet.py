@@ -34,11 +34,13 @@ class Inputs:
 
     spec: object
     figdir: Path
+    cache_dir: Path | None = None  # holds experiments/ and certificate/; None: each one's default folder
     seed: int = SEED
     quick: bool = False
     figures: dict[str, str] = field(default_factory=dict)
     runs: dict[str, object] = field(default_factory=dict)
     certificates: dict[bool, dict] = field(default_factory=dict)
+    certificate_keys: dict[bool, str] = field(default_factory=dict)
 
     @cached_property
     def report(self) -> dict:
@@ -52,7 +54,8 @@ class Inputs:
         if name not in self.runs:
             from derive import experiments
 
-            self.runs[name] = experiments.run(name, spec=self.spec, seed=self.seed, quick=self.quick)
+            where = None if self.cache_dir is None else Path(self.cache_dir) / "experiments"
+            self.runs[name] = experiments.run(name, spec=self.spec, seed=self.seed, quick=self.quick, cache_dir=where)
         return self.runs[name]
 
     def certificate(self, shared: bool) -> dict:
@@ -62,9 +65,22 @@ class Inputs:
 
             net = self.spec.with_options(shared=shared)
             key = cache.key(net, self.seed, exhaustive=EXHAUSTIVE)
+            self.certificate_keys[shared] = key
             self.certificates[shared] = cache.cached(
-                "certificate", key, lambda: certificate.run(net, seed=self.seed, exhaustive=EXHAUSTIVE))
+                "certificate", key, lambda: certificate.run(net, seed=self.seed, exhaustive=EXHAUSTIVE),
+                directory=self.cache_dir)
         return self.certificates[shared]
+
+    def export(self, target: Path) -> None:
+        """Copy the experiment and certificate results this sheet used into `target`, laid out as a cache."""
+        from derive import cache
+
+        for name, run in self.runs.items():
+            shutil.copytree(run.directory, target / "experiments" / name / run.key)
+        for shared, key in self.certificate_keys.items():
+            source = Path(self.cache_dir or cache.DEFAULT_DIR) / "certificate" / f"{key}.json"
+            (target / "certificate").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target / "certificate" / f"{key}.json")
 
     def experiment_figures(self, name: str) -> dict[str, str]:
         """An experiment's figures copied into the sheet's figures/ folder, by file stem."""
@@ -108,9 +124,9 @@ def steps(formats: tuple[str, ...]) -> int:
     return len(answers.load_all()) + 2 + ("tex" in formats or "pdf" in formats) + ("pdf" in formats)
 
 
-def solve_all(spec, figdir: Path, progress=None) -> tuple[list[Solved], Inputs]:
+def solve_all(spec, figdir: Path, progress=None, cache_dir=None) -> tuple[list[Solved], Inputs]:
     """Compute every unit's context and check its evidence; a failed check stops the build."""
-    inputs = Inputs(spec, figdir)
+    inputs = Inputs(spec, figdir, cache_dir)
     solved = []
     for unit in answers.load_all():
         _tick(progress, f"{unit.id}")
@@ -124,8 +140,12 @@ def solve_all(spec, figdir: Path, progress=None) -> tuple[list[Solved], Inputs]:
 
 
 def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "typst",
-          out: str | Path = "build", progress=None) -> list[Path]:
-    """Write corrige.<lang>.<fmt> and figures/ into `out`; returns the written paths."""
+          out: str | Path = "build", progress=None, cache_dir=None, evidence=None) -> list[Path]:
+    """Write corrige.<lang>.<fmt> and figures/ into `out`; returns the written paths.
+
+    ``cache_dir`` holds the experiments' and certificates' results (default: .derive-cache/);
+    ``evidence``, if given, is replaced by a copy of the results this sheet used (laid out as a cache).
+    """
     from derive import document
 
     if lang not in answers.LANGS:
@@ -138,7 +158,7 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent))
     try:
-        solved, inputs = solve_all(spec, tmp / "figures", progress)
+        solved, inputs = solve_all(spec, tmp / "figures", progress, cache_dir)
         doc = document.Document(spec, lang, solved, runs=inputs.runs)
         _tick(progress, "markdown")
         written = [_write(tmp / f"{STEM}.{lang}.md", doc.markdown())]
@@ -157,8 +177,13 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
                 raise BuildFailed(str(exc)) from exc
         keep = [p for p in written if p.suffix.lstrip(".") in formats]
         keep += sorted((tmp / "figures").glob("*")) if (tmp / "figures").exists() else []
+        if evidence is not None:
+            inputs.export(tmp / "evidence")
         _tick(progress, "write")
-        return _move(keep, tmp, out)
+        written = _move(keep, tmp, out)
+        if evidence is not None:
+            _replace_folder(tmp / "evidence", Path(evidence))
+        return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -177,6 +202,17 @@ def _move(paths: list[Path], tmp: Path, out: Path) -> list[Path]:
         os.replace(p, target)
         done.append(target)
     return done
+
+
+def _replace_folder(source: Path, target: Path) -> None:
+    """Put folder `source` in place of `target` (renames, so readers never see a half-copied folder)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(source, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _tick(progress, label: str) -> None:
