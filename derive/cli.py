@@ -189,7 +189,11 @@ def experiments_command(spec_path, shared, prelu, names, quick, data, seed, out,
 @click.option("--pdf-engine", "engine", type=click.Choice(("typst", "latex")), default="typst", show_default=True,
               help="typst (bundled, no system package) or latex (latexmk and TeX Live).")
 @click.option("--out", "out", default="build", show_default=True, metavar="DIR", help="Output folder.")
-def sheet_command(spec_path, shared, prelu, lang, fmt, engine, out):
+@click.option("--cache", "cache_dir", default=".derive-cache", show_default=True, metavar="DIR",
+              help="Where experiment and certificate results are kept (keyed by spec, seed and code).")
+@click.option("--evidence", "evidence", metavar="DIR",
+              help="Also copy the results the sheet used into DIR, laid out as a cache (make docs keeps them).")
+def sheet_command(spec_path, shared, prelu, lang, fmt, engine, out, cache_dir, evidence):
     """Write the correction sheet: corrige.<lang>.md/.tex/.pdf and figures/ into DIR.
 
     Every answer is computed and checked while the sheet is built; files are moved
@@ -208,7 +212,8 @@ def sheet_command(spec_path, shared, prelu, lang, fmt, engine, out):
     with click.progressbar(length=sheet.steps(formats), label=f"corrige.{lang}", file=sys.stderr,
                            item_show_func=lambda s: s, show_eta=False) as bar:
         try:
-            written = sheet.build(net, lang, formats, engine, out, progress=lambda label: bar.update(1, label))
+            written = sheet.build(net, lang, formats, engine, out, progress=lambda label: bar.update(1, label),
+                                  cache_dir=cache_dir, evidence=evidence)
         except sheet.BuildFailed as exc:
             click.echo(f"derive: sheet not written: {exc}", err=True)
             return 1
