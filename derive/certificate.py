@@ -5,7 +5,7 @@ the hinge occurs. Every definition, step, result and case that ``derive gradient
 evaluated by numeric.py on those tensors (the very SymPy objects, lambdified) and compared with
 central finite differences of the full loss for every weight, bias and PReLU slope of the two top
 layers of both branches, with the network's backprop, and with PyTorch's autograd when installed.
-Training steps and the KL term are checked in training.py and kl.py.
+Training steps are replayed in trajectory.py and the KL term is checked in klcheck.py.
 """
 
 from __future__ import annotations
@@ -214,10 +214,16 @@ def torch_twin():
 
 
 def run(spec, data: str = "shapeset", seed: int = 0, *, steps: int | None = None, derivations=None,
-        exhaustive: bool = True, use_torch: bool = True) -> dict:
-    """Certify every printed formula of a spec on real tensors; the report ``derive check --json`` prints."""
+        exhaustive: bool = True, use_torch: bool = True, progress=None) -> dict:
+    """Certify every printed formula of a spec on real tensors; the report ``derive check --json`` prints.
+
+    ``derivations`` replaces the ones derived from the spec (to show that wrong ones fail);
+    ``exhaustive=False`` samples 4096 coordinates per tensor; ``progress(phase)`` hears each phase.
+    """
     from derive import klcheck, steps as stepcheck, trajectory
 
+    say = progress or (lambda phase: None)
+    say("forward pass on the pairs")
     ctx = Context(spec, data, seed)
     tied = ctx.net.tied
     if derivations is None:
@@ -226,13 +232,17 @@ def run(spec, data: str = "shapeset", seed: int = 0, *, steps: int | None = None
     torch_grads = twin(ctx.net).grads(ctx.x1, ctx.x2, ctx.l)[1] if twin else None
     missing = [r.param for d in derivations for r in d.results if r.param not in ctx.net.params]
     known = [_only(d, ctx.net.params) for d in derivations]
+    say("finite differences, backprop and autograd for every top parameter")
     tensors = check_results(ctx, known, torch_grads, exhaustive)
+    say("definitions, steps, chain rules and hinge cases")
     shapes = {r.param: ctx.net.params[r.param].shape for d in known for r in d.results}
     evidence = stepcheck.check_definitions(ctx.graph, ctx.values, ctx.batched, float(ctx.cache.pair_loss))
     for d in known:
         evidence += stepcheck.check_derivation(d, ctx.graph, ctx.values, ctx.batched, shapes, seed)
     cases = check_cases(ctx, known)
+    say("training steps with the printed gradients")
     training = trajectory.replay(ctx, known, **({} if steps is None else {"steps": steps}))
+    say("the KL term in both readings")
     upper = next((d for d in known if d.key == graphs.top(spec)[2].name), None)
     kl = klcheck.check(ctx, derivation.derive(spec, "kl", tied), upper or derivation.derive(spec, "L6", tied), twin)
     tensors += kl.pop("tensors")

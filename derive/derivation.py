@@ -97,7 +97,12 @@ def resolve(spec, layer: str) -> str:
 
 
 def derive(spec, layer: str = "L6", shared: bool | None = None, rules=None) -> Derivation:
-    """Derive the gradients of one layer's parameters (or the PReLU slopes, or the KL term) of a spec."""
+    """Derive the gradients of one layer's parameters (or the PReLU slopes, or the KL term) of a spec.
+
+    ``layer``: the exam's "L6"/"L5" or the spec's own names for its upper/lower dense layer, "prelu"
+    or "kl"; ``shared``: tied branches (None: as the spec says); ``rules``: a modified copy of
+    rules.RULES, to derive with a deliberately wrong local derivative.
+    """
     key = resolve(spec, layer)
     if key == "kl":
         return _derive_kl(spec, shared, rules)

@@ -51,8 +51,7 @@ def _notes(spec, d, shared: bool) -> list[str]:
     kind = _kind(spec, d.key)
     notes = NOTES["kl"] if kind == "kl" else NOTES["loss"] + NOTES["shared" if shared else "unshared"]
     g = d.results[0].graph
-    shown = {getattr(s.lhs, "base", s.lhs).name if not hasattr(s.lhs, "base") else s.lhs.base.label.name
-             for s in d.definitions}
+    shown = {s.lhs.base.label.name if isinstance(s.lhs, sp.Indexed) else s.lhs.name for s in d.definitions}
     if any(g.nodes[name].kind == "prelu" for name in shown if name in g.nodes):
         notes = notes + NOTES["prelu"]
     return notes
