@@ -406,8 +406,7 @@ def check_command(spec_path, shared, prelu, data_source, seed, steps, no_torch, 
     from derive import certificate
 
     net = load_spec(spec_path, shared, prelu)
-    err = click.get_text_stream("stderr")
-    progress = (lambda phase: click.echo(f"checking: {phase} ...", err=True)) if err.isatty() else None
+    progress = (lambda phase: click.echo(f"checking: {phase} ...", err=True)) if sys.stderr.isatty() else None
     report = certificate.run(net, data_source, seed, steps=steps, use_torch=not no_torch, progress=progress)
     if as_json:
         click.echo(json.dumps(report, indent=1, ensure_ascii=False))
