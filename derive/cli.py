@@ -252,18 +252,20 @@ def _dropout_option(ctx, param, values):
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0005, show_default=True, help="AlexNet: λ.")
 @click.option("--decay", type=click.Choice(("weights", "all")), default="weights", show_default=True,
               help="AlexNet: decay the weights W only, or biases and PReLU slopes too.")
-@click.option("--init", type=click.Choice(("default", "glorot_standard", "glorot_normalized", "he")), default="he",
-              show_default=True, help="Initialisation of the weights.")
+@click.option("--init", type=click.Choice(("default", "glorot_standard", "glorot_normalized", "he")),
+              default="glorot_normalized", show_default=True, help="Initialisation of the weights.")
 @click.option("--dropout", multiple=True, callback=_dropout_option, metavar="LAYER=RATE",
               help="Dropout on a layer of both branches (repeatable), e.g. --dropout L5=0.5.")
 @click.option("--same-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of same-label pairs (l = 0) in each batch.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every draw.")
+@click.option("--standardise/--raw", default=True, show_default=True,
+              help="Centre and scale each channel by the training images' mean and deviation, or not.")
 @click.option("--threads", type=click.IntRange(1, 2), default=2, show_default=True,
               help="Run the two branches in parallel threads (2) or one after the other (1).")
 @click.option("--log", "log_path", metavar="FILE", help="Write the summary and the loss of every step (JSON).")
 def train_command(spec_path, shared, prelu, data_source, images, steps, batch, lr, opt_name, momentum, weight_decay,
-                  decay, init, dropout, same_share, seed, threads, log_path):
+                  decay, init, dropout, same_share, standardise, seed, threads, log_path):
     """Train the two-branch network on pairs and report verification on held-out pairs.
 
     Prints the loss at the start and the end (means over a tenth of the steps) and the
@@ -276,11 +278,15 @@ def train_command(spec_path, shared, prelu, data_source, images, steps, batch, l
         derive train --optimizer alexnet --lr 0.002 --dropout L5=0.5 --log train.json
         derive train --data cifar10:~/cifar-10-batches-py --shared --steps 2000
     """
+    import os
+
     import numpy as np
 
     from derive import network, train
     from derive.experiments.common import labelled_images, parse_data
 
+    if log_path and not os.path.isdir(os.path.dirname(os.path.abspath(log_path))):
+        raise DeriveError(f"{log_path}: cannot write the log (no such directory)")
     net_spec = load_spec(spec_path, shared, prelu)
     source = parse_data(data_source)
     options = {"momentum": momentum, "weight_decay": weight_decay, "decay": decay} if opt_name == "alexnet" else {}
@@ -288,10 +294,10 @@ def train_command(spec_path, shared, prelu, data_source, images, steps, batch, l
     net = network.Network(net_spec, dtype=np.float32, init=init, seed=seed, dropout=dropout, threads=threads)
     train_set = labelled_images(source, images, seed, "train")
     test_set = labelled_images(source, min(images, 2000), seed, "test")
-    with click.progressbar(length=steps, label="training", file=sys.stderr,
+    with click.progressbar(length=steps, label="training", file=sys.stderr, hidden=not sys.stderr.isatty(),
                            item_show_func=lambda e: e and f"loss {e['loss']:.4f}") as bar:
         record = train.fit(net, train_set, test_set, steps=steps, batch=batch, opt=opt, same_share=same_share,
-                           seed=seed, callback=lambda entry: bar.update(1, entry))
+                           seed=seed, standardise=standardise, callback=lambda entry: bar.update(1, entry))
     held = record["held_out"]
     record.update(spec=net_spec.source, shared_weights=net_spec.shared_weights, data=data_source,
                   optimizer=dict(name=opt_name, lr=lr, **options), init=init, dropout=dropout)

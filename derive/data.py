@@ -22,11 +22,11 @@ CLASSES = tuple(
 )  # 9 classes: which shapes are present, as sorted indices into SHAPES
 CLASS_NAMES = tuple("+".join(SHAPES[i] for i in c) for c in CLASSES)
 
-# Geometry in pixels relative to the image size, and the grey/colour ranges: shapes are lighter
-# than the background so that every shape stays visible.
+# Geometry relative to the image size, and the grey/colour ranges: shapes of random colour, each
+# channel at least FOREGROUND[0], on a black background, so that every shape stays visible.
 CENTRE = (0.25, 0.75)
 RADIUS = (0.14, 0.26)
-BACKGROUND = (0.0, 0.3)
+BACKGROUND = (0.0, 0.0)
 FOREGROUND = (0.45, 1.0)
 MAX_OVERLAP = 0.5  # Glorot & Bengio (2010): the second shape hides at most half of the first
 MIN_AREA = 12.0  # pixels; rejects shapes too thin to recognise

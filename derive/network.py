@@ -162,8 +162,14 @@ class Network:
         """fn(0), fn(1): in two threads with single-threaded BLAS when ``threads`` > 1."""
         if self.threads <= 1:
             return [fn(0), fn(1)]
+        state = np.geterr()  # NumPy's error state is per thread: carry the caller's into the workers
+
+        def run(b):
+            with np.errstate(**state):
+                return fn(b)
+
         with _blas_limit(1):
-            return list(_pool().map(fn, (0, 1)))
+            return list(_pool().map(run, (0, 1)))
 
     def _branch(self, x, b, cache):
         x = np.asarray(x)

@@ -95,13 +95,14 @@ def train(net, images, labels, *, steps: int, batch: int, opt, same_share: float
     log = []
     for t in range(steps):
         i, j, l = data.pair_indices(labels, batch, same_share=same_share, rng=rng)
-        cache = net.forward(images[i], images[j], l, train=True)
-        if not cache.kl_defined:
-            raise DeriveError(f"step {t}: the literal KL reading is undefined (some ρ̂ of layer "
-                              f"'{net.kl.layer}' lies outside (0, 1)); use the sigmoid reading")
-        if not np.isfinite(cache.loss):
-            raise DeriveError(f"step {t}: the loss is {cache.loss} (training diverged); lower the learning rate")
-        step(net, net.backward(cache), opt)
+        with np.errstate(all="ignore"):  # a diverging run is reported below, not by NumPy's warnings
+            cache = net.forward(images[i], images[j], l, train=True)
+            if not cache.kl_defined:
+                raise DeriveError(f"step {t}: the literal KL reading is undefined (some ρ̂ of layer "
+                                  f"'{net.kl.layer}' lies outside (0, 1)); use the sigmoid reading")
+            if not np.isfinite(cache.loss):
+                raise DeriveError(f"step {t}: the loss is {cache.loss} (training diverged); lower the learning rate")
+            step(net, net.backward(cache), opt)
         entry = {"step": t, "loss": float(cache.loss), "pair_loss": float(cache.pair_loss), "kl": float(cache.kl)}
         log.append(entry)
         if callback is not None:
@@ -117,13 +118,26 @@ def verification(net, images, labels, n_pairs: int, *, threshold: float, seed: i
             "mean_D_same": float(D[l == 0].mean()), "mean_D_different": float(D[l == 1].mean())}
 
 
+def standardised(train_set, test_set):
+    """Both sets centred and scaled per channel by the training set's mean and standard deviation."""
+    x = train_set[0]
+    mean = x.mean(axis=(0, 1, 2), dtype=np.float64)
+    std = np.maximum(x.std(axis=(0, 1, 2), dtype=np.float64), 1e-8)
+    return (((x - mean) / std).astype(x.dtype), train_set[1]), \
+        (((test_set[0] - mean) / std).astype(x.dtype), test_set[1]), (mean, std)
+
+
 def fit(net, train_set, test_set, *, steps: int, batch: int, opt, same_share: float = 0.5, seed: int = 0,
-        eval_pairs: int = 1000, callback=None) -> dict:
+        eval_pairs: int = 1000, standardise: bool = True, callback=None) -> dict:
     """Train, then fit a threshold on D over training pairs and verify it on held-out pairs.
 
+    With ``standardise``, the inputs are first centred and scaled per channel (training-set statistics).
     Returns a JSON-ready record: the per-step log, the first and last losses (means over the
     first and last tenth of the steps) and the held-out verification.
     """
+    stats = None
+    if standardise:
+        train_set, test_set, stats = standardised(train_set, test_set)
     x, y = train_set
     log = train(net, x, y, steps=steps, batch=batch, opt=opt, same_share=same_share, seed=seed, callback=callback)
     i, j, l = data.pair_indices(y, eval_pairs, same_share=0.5, rng=np.random.default_rng([seed, 4]))
@@ -131,6 +145,8 @@ def fit(net, train_set, test_set, *, steps: int, batch: int, opt, same_share: fl
     losses = [e["loss"] for e in log]
     k = max(1, steps // 10)
     return {"steps": steps, "batch": batch, "seed": seed, "same_share": same_share,
+            "input_mean": None if stats is None else [float(v) for v in stats[0]],
+            "input_std": None if stats is None else [float(v) for v in stats[1]],
             "loss_first": float(np.mean(losses[:k])), "loss_last": float(np.mean(losses[-k:])),
             "held_out": verification(net, *test_set, eval_pairs, threshold=threshold, seed=seed), "log": log}
 

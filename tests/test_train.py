@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -99,3 +101,110 @@ def test_bad_training_options():
         T.optimizer("adam", 0.1)
     with pytest.raises(DeriveError, match="weight decay"):
         T.AlexNet(0.1, decay="some")
+
+
+SMALL = """
+input = [32, 32, 1]
+shared_weights = true
+[[layer]]
+name = "L1"
+type = "conv"
+kernel = 3
+stride = 2
+filters = 16
+activation = "relu"
+[[layer]]
+name = "L2"
+type = "conv"
+kernel = 3
+stride = 2
+filters = 32
+activation = "relu"
+[[layer]]
+name = "L5"
+type = "dense"
+units = 64
+activation = "prelu"
+[[layer]]
+name = "L6"
+type = "dense"
+units = 16
+activation = "linear"
+"""
+
+
+def test_training_on_shapeset_lowers_the_loss_and_separates_pairs():
+    from derive import data
+
+    train_set = data.shapeset(3000, seed=0, color=False)
+    test_set = data.shapeset(1000, seed=1, color=False)
+    net = N.Network(parse(SMALL), dtype=np.float32, init="he", seed=0, threads=2)
+    record = T.fit(net, train_set, test_set, steps=400, batch=32, opt=T.SGD(0.02), seed=0)
+    held = record["held_out"]
+    assert record["loss_last"] < record["loss_first"] - 0.03
+    assert record["loss_last"] < 0.45  # below 0.5, what any constant D < 1 gives on balanced pairs
+    assert held["mean_D_same"] < 0.7 * held["mean_D_different"]
+    # 1000 held-out pairs: chance is 0.5 with a standard deviation of 0.016
+    assert held["accuracy"] > 0.58, held
+
+
+def test_training_is_deterministic_by_seed_and_threads():
+    from derive import data
+
+    x, y = data.shapeset(200, seed=3, color=False, size=8)
+    spec = parse(TINY)
+    runs = []
+    for threads in (1, 2, 2):
+        net = N.Network(spec, seed=5, dropout={"H": 0.3}, threads=threads)
+        runs.append([e["loss"] for e in T.train(net, x, y, steps=5, batch=8, opt=T.AlexNet(0.01), seed=2)])
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-12)
+    assert runs[1] == runs[2]
+
+
+def test_diverging_training_is_reported():
+    from derive import data
+
+    x, y = data.shapeset(50, seed=0, color=False, size=8)
+    with pytest.raises(DeriveError, match="diverged"):
+        T.train(N.Network(parse(TINY), init="he"), x, y, steps=50, batch=8, opt=T.SGD(1e6))
+
+
+def test_train_command_prints_a_summary_and_a_deterministic_log(tmp_path):
+    from click.testing import CliRunner
+
+    from derive.cli import cli
+
+    (tmp_path / "tiny.toml").write_text(TINY.replace("[8, 8, 1]", "[32, 32, 3]"))
+    outputs = []
+    for name in ("a.json", "b.json"):
+        result = CliRunner().invoke(cli, ["train", "--spec", str(tmp_path / "tiny.toml"), "--steps", "12",
+                                          "--images", "100", "--batch", "8", "--dropout", "H=0.2",
+                                          "--optimizer", "alexnet", "--lr", "0.001", "--log", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout.replace(name, "LOG"))
+    assert outputs[0] == outputs[1]
+    assert "loss: first" in outputs[0] and "accuracy" in outputs[0]
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    log = json.loads((tmp_path / "a.json").read_text())
+    assert len(log["log"]) == 12 and log["dropout"] == {"H": 0.2} and log["optimizer"]["name"] == "alexnet"
+    assert {"loss_first", "loss_last", "held_out"} <= set(log)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--steps", "0"], "--steps"),
+    (["--dropout", "L5"], "LAYER=RATE"),
+    (["--dropout", "L9=0.5"], "unknown layer 'L9'"),
+    (["--dropout", "L5=1.5"], "[0, 1)"),
+    (["--data", "mnist"], "unknown data source"),
+    (["--data", "cifar10:/nonexistent/dir"], "no such"),
+    (["--optimizer", "adam"], "--optimizer"),
+    (["--spec", "/nonexistent.toml"], "no such spec file"),
+    (["--log", "/nonexistent/dir/log.json", "--steps", "1", "--images", "20"], "cannot write"),
+    (["--lr", "100", "--steps", "20", "--images", "50", "--init", "he"], "diverged"),
+])
+def test_train_command_rejects_bad_input(args, message):
+    proc = subprocess.run([sys.executable, "-m", "derive", "train", *args], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("derive: error:") and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr

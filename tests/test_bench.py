@@ -1,0 +1,73 @@
+"""The benchmark: its FLOP count, its figures and its command (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from derive import bench
+from derive.cli import cli
+from derive.spec import default_spec, parse
+
+SMALL = """
+input = [8, 8, 3]
+[[layer]]
+name = "C"
+type = "conv"
+kernel = 3
+filters = 4
+activation = "relu"
+[[layer]]
+name = "E"
+type = "dense"
+units = 2
+activation = "linear"
+"""
+
+
+def test_step_flops_of_the_default_network_by_hand():
+    # mult-adds per image and branch: L1 32·32·27·32, L2 16·16·288·32, L3 16·16·288·64,
+    # L4 8·8·576·64, L5 4096·256, L6 256·32; the first layer has no dL/dx product
+    first = 32 * 32 * 27 * 32
+    rest = 16 * 16 * 288 * 32 + 16 * 16 * 288 * 64 + 8 * 8 * 576 * 64 + 4096 * 256 + 256 * 32
+    assert bench.step_flops(default_spec(), 64) == 2 * 64 * 2 * (2 * first + 3 * rest)
+
+
+def test_run_reports_every_figure_without_torch():
+    figures, notes = bench.run(parse(SMALL), batch=4, repeats=1, use_torch=False)
+    assert tuple(figures) == bench.KEYS
+    assert figures["torch_step_ms"] is None and figures["ratio"] is None
+    assert figures["numpy_step_ms"] > 0 and figures["gflops"] > 0 and figures["peak_gflops"] > 0
+    assert 0 < figures["peak_rss_mb"] < 1024
+    assert notes["batch"] == 4
+
+
+def test_run_against_torch_gives_a_ratio():
+    pytest.importorskip("torch")
+    figures, notes = bench.run(parse(SMALL), batch=4, repeats=1)
+    assert figures["ratio"] == pytest.approx(figures["numpy_step_ms"] / figures["torch_step_ms"])
+    assert "threads" in notes["torch"]
+
+
+def test_bench_command_json_has_exactly_the_stable_keys(tmp_path):
+    (tmp_path / "small.toml").write_text(SMALL)
+    result = CliRunner().invoke(cli, ["bench", "--spec", str(tmp_path / "small.toml"), "--batch", "4",
+                                      "--repeats", "1", "--no-torch", "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)) == {"numpy_step_ms", "torch_step_ms", "ratio", "gflops", "peak_gflops",
+                                             "peak_rss_mb"}
+    text = CliRunner().invoke(cli, ["bench", "--spec", str(tmp_path / "small.toml"), "--batch", "4",
+                                    "--repeats", "1", "--no-torch"])
+    assert text.exit_code == 0 and "GFLOP/s" in text.stdout and "pytorch: not timed" in text.stdout
+
+
+@pytest.mark.parametrize("args", [["--batch", "0"], ["--repeats", "x"], ["--spec", "/nonexistent.toml"],
+                                  ["--threads", "0"]])
+def test_bench_command_rejects_bad_input(args):
+    proc = subprocess.run([sys.executable, "-m", "derive", "bench", *args], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("derive: error:")
