@@ -3,14 +3,16 @@
 A step is the forward and backward passes of both branches on a batch of pairs, float32, then a
 plain SGD update. Both engines are timed in alternation, so that a load on the machine hits
 both; the best of several runs is kept. The FLOP count is that of the convolution and dense
-products (forward, dL/dW, dL/dx; elementwise work is not counted); the peak is the rate of a
-large float32 matrix product measured in the same run.
+products (forward, dL/dW, dL/dx; elementwise work is not counted); the peak is the rate of
+large float32 matrix products measured in the same run, run the way the engine runs its branches.
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
 import numpy as np
@@ -33,12 +35,17 @@ def step_flops(spec, batch: int) -> int:
     return 2 * macs * batch * 2
 
 
-def peak_gflops(size: int = PEAK_SIZE, repeats: int = 5) -> float:
-    """GFLOP/s of a float32 size x size matrix product, best of ``repeats``."""
+def peak_gflops(threads: int = 1, size: int = PEAK_SIZE, repeats: int = 5) -> float:
+    """GFLOP/s of float32 size x size matrix products, one per thread at once (BLAS single-threaded in
+    each, as the engine runs its branches), best of ``repeats``."""
     rng = np.random.default_rng(0)
     a, b = rng.random((size, size), dtype=np.float32), rng.random((size, size), dtype=np.float32)
-    a @ b
-    return 2 * size**3 / _best(lambda: a @ b, repeats) / 1e9
+    with ThreadPoolExecutor(max_workers=threads) as pool, _blas_limit(1):
+        def products():
+            list(pool.map(lambda _: a @ b, range(threads)))
+
+        products()
+        return threads * 2 * size**3 / _best(products, repeats) / 1e9
 
 
 def _best(fn, repeats: int) -> float:
@@ -66,9 +73,11 @@ def run(spec, *, batch: int = 64, repeats: int = 5, threads: int = 2, seed: int 
     """Time one training step of both engines: (figures under ``KEYS``, notes on how they were taken).
 
     This engine runs its two branches in ``threads`` threads (single-threaded BLAS in each);
-    PyTorch gets ``torch.set_num_threads(threads)``; the matrix-product peak uses BLAS with
-    ``threads`` threads.
+    PyTorch gets ``torch.set_num_threads(threads)``; the matrix-product peak runs ``threads``
+    single-threaded products at once. The notes record the load average, since a machine shared
+    with other work slows the engines unevenly.
     """
+    load_before = os.getloadavg()[0]
     rng = np.random.default_rng(seed)
     shape = (batch,) + tuple(spec.input)
     x1, x2 = rng.random(shape, dtype=np.float32), rng.random(shape, dtype=np.float32)
@@ -88,8 +97,7 @@ def run(spec, *, batch: int = 64, repeats: int = 5, threads: int = 2, seed: int 
         numpy_s = min(numpy_s, _best(numpy_step, 1))
         if torch_step is not None:
             torch_s = min(torch_s, _best(torch_step, 1))
-    with _blas_limit(threads):
-        peak = peak_gflops()
+    peak = peak_gflops(threads)
     result = {
         "numpy_step_ms": numpy_s * 1e3,
         "torch_step_ms": torch_s * 1e3 if torch_step is not None else None,
@@ -98,7 +106,8 @@ def run(spec, *, batch: int = 64, repeats: int = 5, threads: int = 2, seed: int 
         "peak_gflops": peak,
         "peak_rss_mb": rss,
     }
-    notes = {"batch": batch, "repeats": repeats, "threads": threads, "torch": note}
+    notes = {"batch": batch, "repeats": repeats, "threads": threads, "torch": note,
+             "load_average": (load_before, os.getloadavg()[0])}
     return result, notes
 
 

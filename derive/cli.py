@@ -335,6 +335,7 @@ def bench_command(spec_path, batch, repeats, threads, no_torch, as_json):
         derive bench --json --repeats 10
     """
     import json
+    import os
 
     from derive import bench
 
@@ -353,6 +354,8 @@ def bench_command(spec_path, batch, repeats, threads, no_torch, as_json):
         click.echo(f"pytorch: {figures['torch_step_ms']:8.1f} ms   ({notes['torch']})")
         click.echo(f"ratio numpy/pytorch: {figures['ratio']:.2f}")
     click.echo(f"peak memory (RSS) after the numpy steps: {figures['peak_rss_mb']:.0f} MB")
+    before, after = notes["load_average"]
+    click.echo(f"load average (1 min) before and after: {before:.2f}, {after:.2f} on {os.cpu_count()} cores")
 
 
 @cli.command("gradients")
