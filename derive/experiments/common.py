@@ -59,6 +59,22 @@ def plotting():
         yield
 
 
+@contextlib.contextmanager
+def single_threaded_blas():
+    """One BLAS thread (the network runs its two branches in two threads itself).
+
+    On a machine shared with other jobs, a multi-threaded BLAS spins waiting for busy cores and a
+    step can take ten times longer; one thread per branch keeps timings steady.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def figure(width: float, height: float, rows: int = 1, cols: int = 1, **kw):
     """A figure (no pyplot state) and its axes, as ``plt.subplots`` would give them."""
     from matplotlib.figure import Figure
@@ -95,3 +111,69 @@ def labelled_images(source: DataSource, n: int, seed: int, split: str = "train")
         raise DeriveError(f"{source.path}: {len(x)} {split} images, the experiment needs {n}")
     pick = np.random.default_rng([seed, 7]).permutation(len(x))[:n]
     return x[np.sort(pick)], y[np.sort(pick)]
+
+
+# The training recipe shared by the experiments that train the exam network: Glorot's normalized
+# initialisation (on standardised inputs it starts D near 0.3, below the margin; He's starts it
+# near 100 and the first steps blow up), heavy-ball momentum without decay.
+RECIPE = {"init": "glorot_normalized", "lr": 0.01, "momentum": 0.9, "batch": 32, "same_share": 0.5, "dtype": "float32"}
+
+
+def exam_data(ctx, n_train: int, n_test: int):
+    """Training and held-out images of the exam network, standardised per channel on the training set."""
+    from derive import train
+
+    (x, y), (xt, yt), _ = train.standardised(labelled_images(ctx.data, n_train, ctx.seed, "train"),
+                                       labelled_images(ctx.data, n_test, ctx.seed, "test"))
+    return x, y, xt, yt
+
+
+def network(spec, seed: int, **options):
+    """The exam network under the shared recipe (float32, He initialisation)."""
+    import numpy as np
+
+    from derive.network import Network
+
+    return Network(spec, dtype=np.dtype(RECIPE["dtype"]).type, init=RECIPE["init"], seed=seed, threads=2, **options)
+
+
+def momentum(lr: float | None = None, weight_decay: float = 0.0, mu: float | None = None):
+    """AlexNet's update rule with the recipe's rate and momentum (no weight decay unless asked)."""
+    from derive import train
+
+    return train.AlexNet(RECIPE["lr"] if lr is None else lr, momentum=RECIPE["momentum"] if mu is None else mu,
+                         weight_decay=weight_decay)
+
+
+def train_run(ctx, label: str, net, sets, *, steps: int, opt, every: int = 0, probe=None, eval_pairs: int = 1000):
+    """Train on pairs of the training set; ``probe(net, step)`` records a checkpoint every ``every`` steps.
+
+    Returns the loss of every step, the checkpoints, and the held-out verification (threshold on D
+    fitted on training pairs, accuracy on held-out pairs, mean D of same- and different-label pairs).
+    """
+    from derive import data, train
+
+    x, y, xt, yt = sets
+    checkpoints = [probe(net, 0)] if probe else []
+    with ctx.bar(label, steps) as bar:
+        def after(entry):
+            bar.update(1)
+            t = entry["step"] + 1
+            if probe and every and (t % every == 0 or t == steps):
+                checkpoints.append(probe(net, t))
+
+        log = train.train(net, x, y, steps=steps, batch=RECIPE["batch"], opt=opt,
+                          same_share=RECIPE["same_share"], seed=ctx.seed, callback=after)
+    i, j, l = data.pair_indices(y, eval_pairs, same_share=0.5, rng=ctx.rng(8))
+    threshold = train.best_threshold(train.distances(net, x[i], x[j]), l)
+    held = train.verification(net, xt, yt, eval_pairs, threshold=threshold, seed=ctx.seed)
+    return {"loss": [e["loss"] for e in log], "checkpoints": checkpoints, "held_out": held}
+
+
+def smooth(values, window: int):
+    """Moving average (valid part) for plotting noisy per-step losses."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    window = max(1, min(window, len(values)))
+    return np.convolve(values, np.ones(window) / window, mode="valid")

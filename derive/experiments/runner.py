@@ -128,7 +128,7 @@ def run(name: str, spec=None, seed: int = 0, quick: bool = False, data: str = "s
         if cached is not None:
             return cached
     ctx = Context(name, seed, quick, sizes, spec, source, progress)
-    with common.plotting():
+    with common.plotting(), common.single_threaded_blas():
         outcome = mod.compute(ctx)
         _store(final, name, mod, ctx, outcome, key)
     return _load(final, cached=False)

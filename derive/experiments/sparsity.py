@@ -1,0 +1,138 @@
+"""Exercise 1, Q7: is the KL sparsity term defined on layer L6, whose activation is the identity?
+
+KL(ρ‖ρ̂) needs ρ̂ in (0, 1). Read literally, ρ̂_g is the batch mean of s6_g itself, and a linear unit
+has no reason to stay in (0, 1); read through a sigmoid, ρ̂_g = mean of σ(s6_g) always lies in (0, 1).
+On real batches, at initialisation and through training, the experiment counts how often each
+reading leaves (0, 1), then trains with the KL term under each reading.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from derive.errors import DeriveError
+from derive.experiments import common
+from derive.experiments.runner import Outcome
+
+QUESTION = "Ex. 1 Q7"
+TITLE = "How often the batch mean ρ̂ of L6 leaves (0, 1): literal vs sigmoid reading"
+NEEDS = frozenset({"spec", "data"})
+USES = ("derive.network", "derive.layers", "derive.train", "derive.data")
+SIZES = {
+    "quick": {"steps": 10, "every": 5, "batches": 8, "train_images": 400, "test_images": 200, "eval_pairs": 200},
+    "full": {"steps": 150, "every": 50, "batches": 40, "train_images": 5000, "test_images": 1000,
+             "eval_pairs": 600},
+}
+RHO, BETA = 0.1, 1e-3  # the exam's sparsity target; the tool's default weight of the term
+
+
+def compute(ctx) -> Outcome:
+    """Probe ρ̂ under both readings through plain training, then train with the KL term in each reading."""
+    from derive.network import KL
+
+    z = ctx.sizes
+    spec = ctx.spec.with_options(shared=True)
+    dense = [layer.name for layer in spec.layers if layer.type == "dense"]
+    last = spec.layers[-1].name
+    sets = common.exam_data(ctx, z["train_images"], z["test_images"])
+    probe = _prober(sets[0], dense, z["batches"], ctx.rng(12))
+    net = common.network(spec, ctx.seed)
+    plain = common.train_run(ctx, "training without KL", net, sets, steps=z["steps"], opt=common.momentum(),
+                             every=z["every"], probe=probe, eval_pairs=z["eval_pairs"])
+    with_kl = {}
+    for reading in ("literal", "sigmoid"):
+        kl_net = common.network(spec, ctx.seed, kl=KL(layer=last, rho=RHO, beta=BETA, reading=reading))
+        try:
+            run = common.train_run(ctx, f"training with KL ({reading})", kl_net, sets, steps=z["steps"],
+                                   opt=common.momentum(), every=z["steps"], probe=probe,
+                                   eval_pairs=z["eval_pairs"])
+            with_kl[reading] = {"completed": True, "failure": None, "checkpoints": run["checkpoints"],
+                                "held_out": run["held_out"], "loss_last": run["loss"][-1]}
+        except DeriveError as exc:
+            with_kl[reading] = {"completed": False, "failure": str(exc), "failed_at_step": _step_of(str(exc))}
+    checks = plain["checkpoints"]
+    conclusion = {
+        "layer": last, "batch": common.RECIPE["batch"], "batches_per_checkpoint": z["batches"],
+        "checkpoint_steps": [c["step"] for c in checks],
+        "literal_undefined_batch_share": [c["layers"][last]["literal_undefined_batch_share"] for c in checks],
+        "literal_unit_share_outside": [c["layers"][last]["literal_unit_share_outside"] for c in checks],
+        "sigmoid_undefined_batch_share": [c["layers"][last]["sigmoid_undefined_batch_share"] for c in checks],
+        "literal_training_completed": with_kl["literal"]["completed"],
+        "literal_training_failed_at_step": with_kl["literal"].get("failed_at_step"),
+        "sigmoid_training_completed": with_kl["sigmoid"]["completed"],
+        "rho": RHO, "beta": BETA, "seed": ctx.seed, "steps": z["steps"], "data": ctx.data.label(),
+    }
+    numbers = {"recipe": common.RECIPE, "tied": True, "probed_layers": dense, "plain": plain, "with_kl": with_kl}
+    return Outcome(numbers, conclusion, {"sparsity": _figure(checks, last)})
+
+
+def _prober(images, layers, batches: int, rng):
+    """(net, step) -> for each layer, the share of batches/units whose ρ̂ leaves (0, 1) in each reading."""
+    m = common.RECIPE["batch"]
+    pick = rng.choice(len(images), size=batches * m, replace=False)
+    x = images[pick]
+
+    def probe(net, step: int) -> dict:
+        cache = net.forward(x, x, np.zeros(len(x), np.int64))
+        out = {}
+        for name in layers:
+            s = cache.s[0][name].reshape(batches, m, -1).astype(np.float64)
+            literal = s.mean(axis=1)
+            sigmoid = (0.5 * (1 + np.tanh(0.5 * s))).mean(axis=1)
+            outside_l = (literal <= 0) | (literal >= 1)
+            outside_s = (sigmoid <= 0) | (sigmoid >= 1)
+            out[name] = {
+                "literal_undefined_batch_share": float(outside_l.any(axis=1).mean()),
+                "literal_unit_share_outside": float(outside_l.mean()),
+                "literal_below_0_share": float((literal <= 0).mean()),
+                "literal_above_1_share": float((literal >= 1).mean()),
+                "sigmoid_undefined_batch_share": float(outside_s.any(axis=1).mean()),
+                "literal_rho_hat_range": [float(literal.min()), float(literal.max())],
+                "sigmoid_rho_hat_range": [float(sigmoid.min()), float(sigmoid.max())],
+                "literal_rho_hat_first_batch": literal[0],
+            }
+        return {"step": step, "layers": out}
+
+    return probe
+
+
+def _step_of(message: str):
+    head = message.split(":", 1)[0]
+    return int(head.split()[1]) if head.startswith("step ") and head.split()[1].isdigit() else None
+
+
+def _figure(checks, layer: str):
+    fig, axes = common.figure(10, 3.6, 1, 2)
+    ax = axes[0, 0]
+    first, last = checks[0], checks[-1]
+    for c, style in ((first, "o"), (last, "s")):
+        values = np.sort(np.asarray(c["layers"][layer]["literal_rho_hat_first_batch"]))
+        ax.plot(values, style, ms=4, label=f"step {c['step']}")
+    ax.axhspan(0, 1, color="green", alpha=0.12, label="(0, 1)")
+    ax.set_title(f"literal ρ̂ of the {len(values)} units of {layer}, one batch", fontsize=9)
+    ax.set_xlabel("unit (sorted)")
+    ax.legend(fontsize=7)
+    ax = axes[0, 1]
+    steps = [c["step"] for c in checks]
+    ax.plot(steps, [c["layers"][layer]["literal_undefined_batch_share"] for c in checks], "o-",
+            label="literal: batches with some ρ̂ outside (0, 1)")
+    ax.plot(steps, [c["layers"][layer]["literal_unit_share_outside"] for c in checks], "s-",
+            label="literal: units outside (0, 1)")
+    ax.plot(steps, [c["layers"][layer]["sigmoid_undefined_batch_share"] for c in checks], "^-",
+            label="sigmoid reading: batches outside (0, 1)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("training step")
+    ax.set_title("share undefined through training", fontsize=9)
+    ax.legend(fontsize=7, loc="center right")
+    return fig
+
+
+def summary(c) -> str:
+    """One line: the share of batches on which the literal reading is undefined, and the training outcome."""
+    lit = zip(c["checkpoint_steps"], c["literal_undefined_batch_share"])
+    failed = c["literal_training_failed_at_step"]
+    return (f"{c['layer']}, batches of {c['batch']}: literal ρ̂ undefined on "
+            f"{', '.join(f'{v:.0%} (step {k})' for k, v in lit)} of batches; sigmoid reading on "
+            f"{max(c['sigmoid_undefined_batch_share']):.0%} at most; training with the literal reading "
+            f"{'completed' if c['literal_training_completed'] else f'stopped at step {failed}'}, with the sigmoid "
+            f"reading {'completed' if c['sigmoid_training_completed'] else 'stopped'} (seed {c['seed']})")

@@ -1,0 +1,109 @@
+"""The experiment runner: cache keys, reuse, deterministic files, bad input, and the CLI command."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from derive import experiments
+from derive.cli import cli
+from derive.errors import DeriveError
+from derive.experiments import runner
+from derive.spec import default_spec
+
+FAST = "vanishing"  # the quickest experiment in quick mode
+
+
+def test_every_experiment_declares_its_contract():
+    for name in experiments.NAMES:
+        mod = runner._module(name)
+        assert set(mod.SIZES) == {"quick", "full"} and mod.SIZES["quick"].keys() == mod.SIZES["full"].keys()
+        assert mod.NEEDS <= {"spec", "data"} and mod.QUESTION.startswith("Ex.")
+        assert callable(mod.compute) and callable(mod.summary)
+        assert experiments.describe(name)["title"] == mod.TITLE
+
+
+def test_second_run_is_cached_and_identical(tmp_path):
+    first = experiments.run(FAST, seed=3, quick=True, cache_dir=tmp_path)
+    again = experiments.run(FAST, seed=3, quick=True, cache_dir=tmp_path)
+    assert not first.cached and again.cached
+    assert again.numbers == first.numbers and again.conclusion == first.conclusion
+    assert again.figures == first.figures and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in again.figures)
+    assert again.sizes == runner._module(FAST).SIZES["quick"]
+    # nothing half-written left beside the result
+    assert [p.name for p in (tmp_path / FAST).iterdir()] == [first.key]
+
+
+def test_same_inputs_give_the_same_bytes(tmp_path):
+    a = experiments.run(FAST, seed=1, quick=True, cache_dir=tmp_path / "a")
+    b = experiments.run(FAST, seed=1, quick=True, cache_dir=tmp_path / "b", force=True)
+    for pa, pb in zip(a.figures + (a.directory / "result.json",), b.figures + (b.directory / "result.json",)):
+        assert pa.read_bytes() == pb.read_bytes()
+
+
+def test_the_key_follows_seed_size_spec_and_data(tmp_path):
+    mod = runner._module("loss")
+    spec = default_spec()
+    from derive.experiments.common import parse_data
+
+    base = runner.cache_key("loss", mod, spec, parse_data("shapeset"), 0, True)
+    assert runner.cache_key("loss", mod, spec, parse_data("shapeset"), 1, True) != base
+    assert runner.cache_key("loss", mod, spec, parse_data("shapeset"), 0, False) != base
+    assert runner.cache_key("loss", mod, spec.with_options(shared=True), parse_data("shapeset"), 0, True) != base
+    (tmp_path / "data_batch_1").write_bytes(b"x")
+    assert runner.cache_key("loss", mod, spec, parse_data(f"cifar10:{tmp_path}"), 0, True) != base
+    # the spec's file name is not content
+    renamed = default_spec().__class__(spec.input, spec.layers, spec.shared_weights, spec.prelu, "other.toml")
+    assert runner.cache_key("loss", mod, renamed, parse_data("shapeset"), 0, True) == base
+
+
+def test_a_changed_source_changes_the_code_version(monkeypatch):
+    mod = runner._module(FAST)
+    before = runner.code_version(mod)
+    monkeypatch.setattr(runner, "__version__", "0.0.0-other")
+    assert runner.code_version(mod) != before
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda d: experiments.run("nope", cache_dir=d), "unknown experiment 'nope'"),
+    (lambda d: experiments.run(FAST, seed=-1, cache_dir=d), "non-negative"),
+    (lambda d: experiments.run("loss", data="mnist", cache_dir=d), "unknown data source"),
+    (lambda d: experiments.run("loss", data="cifar10:", cache_dir=d), "needs a path"),
+    (lambda d: experiments.run("loss", data="cifar10:/no/such/dir", cache_dir=d), "no such CIFAR-10"),
+])
+def test_bad_input_is_one_clear_error(tmp_path, call, message):
+    with pytest.raises(DeriveError, match=message):
+        call(tmp_path)
+    assert not (tmp_path / "nope").exists()
+
+
+def test_json_writer_is_plain_and_sorted():
+    import numpy as np
+
+    text = runner.dumps({"b": np.float32(0.5), "a": [np.int64(2), float("nan")], "c": np.arange(2)})
+    assert json.loads(text) == {"a": [2, None], "b": 0.5, "c": [0, 1]}
+    assert text.index('"a"') < text.index('"b"')
+
+
+def test_cli_runs_prints_and_reuses(tmp_path):
+    args = ["experiments", "--only", FAST, "--quick", "--out", str(tmp_path), "--json"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    (record,) = json.loads(first.stdout)
+    assert record["name"] == FAST and record["quick"] and not record["cached"]
+    assert json.loads(open(record["numbers_file"]).read())["conclusion"] == record["conclusion"]
+    second = CliRunner().invoke(cli, args)
+    assert json.loads(second.stdout)[0]["cached"] and "cached" in second.stderr
+    text = CliRunner().invoke(cli, args[:-1])
+    assert text.exit_code == 0 and text.stdout.startswith(f"{FAST} (Ex. 2 Q4): ") and "figure:" in text.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--only", "nope"], "unknown experiment 'nope'"),
+    (["--data", "cifar10:/no/such/dir", "--only", "loss"], "no such CIFAR-10"),
+    (["--seed", "-2"], "-2"),
+])
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    result = CliRunner().invoke(cli, ["experiments", "--quick", "--out", str(tmp_path), *args])
+    assert result.exit_code == 2 and message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
