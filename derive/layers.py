@@ -174,8 +174,10 @@ def tanh_grad(ds, o, s, a=None):
 
 
 def sigmoid(o, a=None):
-    """Logistic sigmoid, written through tanh so that it never overflows."""
-    return 0.5 * (1 + np.tanh(0.5 * o))
+    """Logistic sigmoid through e = exp(-|o|): never overflows, and keeps its relative accuracy
+    for very negative o (where 1/(1 + exp(-o)) would be e/(1 + e))."""
+    e = np.exp(-np.abs(o))
+    return np.where(o >= 0, 1, e) / (1 + e)
 
 
 def sigmoid_grad(ds, o, s, a=None):

@@ -25,7 +25,11 @@ PRELU_INIT = 0.25  # He et al. (2015), section 2.2
 
 @dataclass(frozen=True)
 class KL:
-    """The KL sparsity term β·Σ_g KL(ρ‖ρ̂_g) on one layer of the first branch (exam Q7)."""
+    """The KL sparsity term β·Σ_g KL(ρ‖ρ̂_g) on one layer of the first branch (exam Q7).
+
+    ρ̂_g is the batch mean of unit g of the layer's output as the next layer sees it (after
+    dropout, if the layer has some); see :func:`derive.layers.kl_penalty` for the two readings.
+    """
 
     layer: str = "L6"
     rho: float = 0.1
@@ -61,9 +65,9 @@ class Cache:
         self.kl, self.kl_defined, self.rho_hat, self.kl_grad = 0.0, True, None, None
         self.grad_out = [None, None]
 
-    def flat(self, b: int = 0) -> np.ndarray:
-        """The flattened input of the first dense layer of branch b."""
-        return next(v for k, v in self.inp[b].items() if v.ndim == 2)
+    def flat(self, b: int = 0) -> np.ndarray | None:
+        """The flattened input of the first dense layer of branch b (None without a dense layer)."""
+        return next((v for v in self.inp[b].values() if v.ndim == 2), None)
 
 
 class Network:

@@ -11,7 +11,10 @@ from derive.errors import DeriveError
 from derive.spec import default_spec, parse
 
 STEP = 1e-6  # central-difference step (float64)
-RTOL, ATOL = 1e-6, 1e-9  # fixed; a kink crossing is detected and reported, never absorbed here
+# Fixed tolerances: the relative one covers the O(h²) truncation, the absolute one the rounding of
+# a difference of two losses, c·ε·|L|/h. A kink crossing is detected and reported, never absorbed.
+RTOL = 1e-6
+ROUNDING = 64 * np.finfo(np.float64).eps / STEP
 ENTRIES = 3  # sampled entries per tensor for the element-wise checks
 
 # Every layer kind and activation, non-square kernels, strides, SAME (asymmetric) and VALID padding.
@@ -42,7 +45,7 @@ activation = "linear"
 """
 
 SPEC_B = """
-input = [6, 7, 3]
+input = [8, 9, 3]
 prelu = "element"
 [[layer]]
 name = "C1"
@@ -69,7 +72,7 @@ activation = "prelu"
 [[layer]]
 name = "D1"
 type = "dense"
-units = 4
+units = 6
 activation = "relu"
 [[layer]]
 name = "D2"
@@ -78,12 +81,61 @@ units = 2
 activation = "linear"
 """
 
+# Overlapping max-pool windows, a 1x1 convolution, a network that ends without a dense layer.
+SPEC_C = """
+input = [9, 9, 2]
+prelu = "scalar"
+[[layer]]
+name = "C1"
+type = "conv"
+kernel = 3
+filters = 3
+activation = "tanh"
+[[layer]]
+name = "P"
+type = "maxpool"
+size = 3
+stride = 2
+[[layer]]
+name = "C2"
+type = "conv"
+kernel = 1
+filters = 3
+activation = "prelu"
+[[layer]]
+name = "C3"
+type = "conv"
+kernel = 2
+padding = "valid"
+filters = 2
+activation = "linear"
+"""
 
-def batch(net, n=4, seed=1):
-    """Random pairs with both labels; the last layer's scale puts some pairs on each hinge side."""
+
+def batch(net, n=8, seed=1, calibrate=True):
+    """Random pairs, half of each label, and (``calibrate``) the network calibrated on them."""
     rng = np.random.default_rng(seed)
     shape = (n,) + tuple(net.spec.input)
-    return rng.random(shape), rng.random(shape), np.array([0, 1] * (n // 2))
+    x1, x2, l = rng.standard_normal(shape), rng.standard_normal(shape), np.array([0, 1] * (n // 2))
+    if calibrate:
+        calibrated(net, x1, x2, l)
+    return x1, x2, l
+
+
+def calibrated(net, x1, x2, l, masks=None):
+    """Scale the last layer so that the different-label pairs fall on both sides of the kink D = 1.
+
+    The two branches' last biases are made equal first, so that D depends on the inputs only.
+    """
+    last = net.names[-1]
+    keys = sorted({net.key(last, 0), net.key(last, 1)})
+    net.params[keys[-1] + ".b"][...] = net.params[keys[0] + ".b"]
+    D = net.forward(x1, x2, l, masks=masks).D
+    scale = 1 / np.sqrt(np.median(D[l == 1]))  # D grows as the square of the last layer's scale
+    for key in keys:
+        net.params[key + ".W"] *= scale
+        net.params[key + ".b"] *= scale
+    return net
 
 
 def pattern(net, cache):
@@ -133,13 +185,24 @@ def fd_check(net, x1, x2, l, grads, masks=None, seed=0, entries=ENTRIES):
             fd = (losses[0] - losses[1]) / (2 * STEP)
             bp = float(np.sum(grads[key] * u))
             checks += 1
-            if not abs(fd - bp) <= ATOL + RTOL * abs(fd):
+            if not abs(fd - bp) <= ROUNDING * max(map(abs, losses)) + RTOL * abs(fd):
                 failures.append(f"{key} {where}: finite difference {fd:.10g}, backprop {bp:.10g}")
     return failures, crossings, checks
 
 
+def assert_alive(net, cache):
+    """The check must exercise every path: both signs at every ReLU/PReLU, distinct distances."""
+    for b in (0, 1):
+        for layer in net.layers:
+            if layer.activation in ("relu", "prelu"):
+                o = cache.o[b][layer.name]
+                assert (o > 0).any() and (o < 0).any(), f"branch {b}, layer {layer.name}: one-signed"
+    assert np.unique(cache.D).size == cache.D.size
+
+
 def assert_fd(net, x1, x2, l, masks=None, **kw):
     cache = net.forward(x1, x2, l, masks=masks)
+    assert_alive(net, cache)
     grads = net.backward(cache)
     assert list(grads) == list(net.params)
     failures, crossings, checks = fd_check(net, x1, x2, l, grads, masks, **kw)
@@ -149,7 +212,7 @@ def assert_fd(net, x1, x2, l, masks=None, **kw):
     return checks
 
 
-@pytest.mark.parametrize("text", [SPEC_A, SPEC_B], ids=["A", "B"])
+@pytest.mark.parametrize("text", [SPEC_A, SPEC_B, SPEC_C], ids=["A", "B", "C"])
 @pytest.mark.parametrize("shared", [False, True], ids=["untied", "tied"])
 def test_gradients_match_finite_differences(text, shared):
     net = N.Network(parse(text).with_options(shared=shared), seed=3)
@@ -168,9 +231,10 @@ def test_prelu_slopes_under_each_convention(convention):
 @pytest.mark.parametrize("shared", [False, True], ids=["untied", "tied"])
 def test_gradients_with_dropout_masks_held_fixed(shared):
     net = N.Network(parse(SPEC_B).with_options(shared=shared), seed=5, dropout={"C2": 0.3, "D1": 0.5})
-    x1, x2, l = batch(net)
+    x1, x2, l = batch(net, calibrate=False)
     cache = net.forward(x1, x2, l, train=True)
     masks = cache.masks
+    calibrated(net, x1, x2, l, masks)
     assert set(masks[0]) == set(masks[1]) == {"C2", "D1"}
     assert not np.array_equal(masks[0]["C2"], masks[1]["C2"])  # independent masks per branch
     assert set(np.unique(masks[0]["D1"])) <= {0.0, 2.0}  # inverted scaling 1/(1 - p)
@@ -178,35 +242,39 @@ def test_gradients_with_dropout_masks_held_fixed(shared):
 
 
 def kl_net(reading, shared=False):
+    """A network with the KL term on its last layer, a calibrated batch, and every ρ̂ at 0.5."""
     net = N.Network(parse(SPEC_A).with_options(shared=shared), seed=6,
                     kl=N.KL(layer="D2", rho=0.1, beta=0.7, reading=reading))
-    net.params["D2.b"][:] = 0.5  # keeps every literal ρ̂ inside (0, 1)
-    net.params["D2.W"] *= 0.1
-    return net
+    x1, x2, l = batch(net)
+    # the same shift on both branches' biases leaves D alone and moves the literal ρ̂ to 0.5
+    shift = 0.5 - net.forward(x1, x2, l).out[0]["D2"].mean(axis=0)
+    for key in {net.key("D2", 0), net.key("D2", 1)}:
+        net.params[key + ".b"] += shift
+    return net, (x1, x2, l)
 
 
 @pytest.mark.parametrize("reading", ["literal", "sigmoid"])
 @pytest.mark.parametrize("shared", [False, True], ids=["untied", "tied"])
 def test_gradients_with_the_kl_term(reading, shared):
-    net = kl_net(reading, shared)
-    x1, x2, l = batch(net)
+    net, (x1, x2, l) = kl_net(reading, shared)
     cache = net.forward(x1, x2, l)
+    np.testing.assert_allclose(cache.rho_hat, 0.5 if reading == "literal" else cache.rho_hat)
     assert cache.kl_defined and cache.kl > 0
     assert cache.loss == pytest.approx(cache.pair_loss + cache.kl)
     assert_fd(net, x1, x2, l)
 
 
 def test_literal_kl_reading_reports_undefined_rho_hat():
-    net = kl_net("literal")
-    net.params["D2.b"][0] = -5.0  # ρ̂ of unit 0 falls below 0: log of a negative number
-    cache = net.forward(*batch(net))
+    net, pairs = kl_net("literal")
+    net.params["D2.b"][0] -= 1.0  # ρ̂ of unit 0 falls from 0.5 to -0.5: log of a negative number
+    cache = net.forward(*pairs)
     assert not cache.kl_defined
-    assert np.isnan(cache.loss) and np.isnan(cache.kl)
-    assert cache.rho_hat[0] < 0
+    assert np.isnan(cache.loss) and np.isnan(cache.kl) and np.isfinite(cache.pair_loss)
+    assert cache.rho_hat[0] == pytest.approx(-0.5)
     assert np.isnan(net.backward(cache)["D2.W"]).any()
-    sig = kl_net("sigmoid")
-    sig.params["D2.b"][0] = -5.0
-    assert sig.forward(*batch(sig)).kl_defined  # the sigmoid reading stays defined
+    sig, pairs = kl_net("sigmoid")
+    sig.params["D2.b"][0] -= 1.0
+    assert sig.forward(*pairs).kl_defined  # the sigmoid reading stays defined
 
 
 def test_checker_names_a_wrong_gradient():
@@ -359,16 +427,19 @@ def test_agrees_with_pytorch_autograd():
 
     cases = [
         (parse(SPEC_A), {}, None),
+        (parse(SPEC_C), {"P": 0.5}, N.KL("C2", 0.1, 0.5, "sigmoid")),  # KL on an inner layer
         (parse(SPEC_B).with_options(shared=True), {"C2": 0.4}, N.KL("D2", 0.1, 0.5, "sigmoid")),
         (default_spec().with_options(prelu="element"), {"L5": 0.5, "L6": 0.2}, N.KL("L6", 0.2, 0.3, "sigmoid")),
         (default_spec().with_options(shared=True, prelu="scalar"), {"L3": 0.3}, None),
     ]
     for spec, dropout, kl in cases:
         net = N.Network(spec, seed=11, dropout=dropout, kl=kl)
-        x1, x2, l = batch(net, n=4)
-        cache = net.forward(x1, x2, l, train=True)
+        x1, x2, l = batch(net, calibrate=False)
+        masks = net.forward(x1, x2, l, train=True).masks
+        cache = net.forward(x1, x2, l, masks=calibrated(net, x1, x2, l, masks) and masks)
+        assert_alive(net, cache)
         grads = net.backward(cache)
-        loss, tgrads = TorchTwin(net, torch.float64).grads(x1, x2, l, cache.masks)
+        loss, tgrads = TorchTwin(net, torch.float64).grads(x1, x2, l, masks)
         assert cache.loss == pytest.approx(loss, rel=1e-12)
         assert list(tgrads) == list(grads)
         for k in grads:
