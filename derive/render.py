@@ -56,6 +56,12 @@ def points(value, lang: str = "en") -> str:
     return f"{text} pt" + ("" if float(value) == 1 else "s")
 
 
+def primed(name: str) -> str:
+    """The second branch's name of a layer, as the exam writes it: L2 -> L'2 (other names: conv2 -> conv2')."""
+    head = name.rstrip("0123456789")
+    return f"{head}'{name[len(head):]}" if head == "L" and head != name else f"{name}'"
+
+
 def environment(*roots: Path) -> jinja2.Environment:
     """A strict Jinja environment over the given template folders (undefined names are errors)."""
     env = jinja2.Environment(
@@ -66,7 +72,7 @@ def environment(*roots: Path) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters.update(num=num, mnum=mnum, points=points, tex_escape=tex_escape, typ_escape=typ_escape)
+    env.filters.update(num=num, mnum=mnum, points=points, tex_escape=tex_escape, typ_escape=typ_escape, primed=primed)
     return env
 
 

@@ -82,9 +82,9 @@ class Inputs:
             (target / "certificate").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target / "certificate" / f"{key}.json")
 
-    def experiment_figures(self, name: str) -> dict[str, str]:
-        """An experiment's figures copied into the sheet's figures/ folder, by file stem."""
-        return {Path(p).stem: self.copy_figure(p) for p in self.experiment(name).figures}
+    def experiment_figures(self, name: str) -> _Figures:
+        """An experiment's figures by file stem; each is copied into the sheet's figures/ folder when used."""
+        return _Figures(self, {Path(p).stem: p for p in self.experiment(name).figures})
 
     def figure(self, name: str, draw) -> str:
         """Draw a figure once into the sheet's figures/ folder; returns its path relative to the sheet."""
@@ -98,6 +98,24 @@ class Inputs:
         """Copy a figure made elsewhere (an experiment's) into the sheet's figures/ folder."""
         source = Path(source)
         return self.figure(name or source.name, lambda target: shutil.copyfile(source, target))
+
+
+class _Figures:
+    """Figures made elsewhere, copied into the sheet only when a template asks for one (figs.stem)."""
+
+    def __init__(self, inputs: Inputs, paths: dict):
+        self._inputs, self._paths = inputs, paths
+
+    def __getitem__(self, stem: str) -> str:
+        return self._inputs.copy_figure(self._paths[stem])
+
+    def __getattr__(self, stem: str) -> str:
+        if stem.startswith("_"):
+            raise AttributeError(stem)
+        try:
+            return self[stem]
+        except KeyError:
+            raise AttributeError(stem) from None
 
 
 @dataclass

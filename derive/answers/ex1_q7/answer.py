@@ -15,7 +15,7 @@ def solve(inputs) -> dict:
     p = present(d)
     key = d.results[0].param.split(".")[0]
     return {"layer": key, "kl": p, "lit": p["results"][f"{key}.W/literal"], "sig": p["results"][f"{key}.W/sigmoid"],
-            "objects": d, "report": inputs.certificate(False)["kl"],
+            "objects": d, "report": inputs.certificate(False)["kl"], "sp": _sparsity(inputs),
             "cert": certified(inputs.certificate(False), [f"{key}.{p_} (KL, {r})" for p_ in ("W", "b")
                                                           for r in ("literal", "sigmoid")])}
 
@@ -39,3 +39,14 @@ def check(ctx) -> list:
                "en": r"the penalty's gradient vanishes when $\hat\rho_g$ reaches the target $\rho$"},
               all(e == 0 for e in at_target), ""),
     ]
+
+
+def _sparsity(inputs) -> dict:
+    """The "sparsity" experiment's shares of batches whose ρ̂ leaves (0, 1), first and last checkpoint."""
+    c = inputs.experiment("sparsity").conclusion
+    steps = sorted(c["literal_undefined_batch_share"], key=int)
+    first, last = steps[0], steps[-1]
+    return {"c": c, "first": int(first), "last": int(last),
+            "literal_first": c["literal_undefined_batch_share"][first],
+            "literal_last": c["literal_undefined_batch_share"][last],
+            "sigmoid_max": max(c["sigmoid_undefined_batch_share"].values())}

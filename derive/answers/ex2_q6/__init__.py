@@ -1,0 +1,1 @@
+"""Exercise 2, Q6: AlexNet's update rule."""

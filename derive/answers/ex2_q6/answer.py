@@ -1,0 +1,36 @@
+"""Exercise 2, Q6: weight decay and momentum in AlexNet's rule, from the "alexnet" experiment."""
+
+from __future__ import annotations
+
+from derive.answers import Check
+
+SAME = 1e-12  # two float64 implementations of one recurrence agree to rounding
+DIFFERENT = 1e-6  # the wrong coefficient must visibly change the trajectory
+
+
+def solve(inputs) -> dict:
+    """The replay's gaps and the four training runs' final loss, weight-norm growth and accuracy."""
+    c = inputs.experiment("alexnet").conclusion
+    loss, norm = c["loss_last"], c["weight_norm_ratio"]
+    return {
+        "c": c, "figs": inputs.experiment_figures("alexnet"),
+        "momentum_faster": loss["momentum"] < loss["sgd"],
+        "decay_smaller": norm["alexnet"] < norm["momentum"] and norm["weight_decay"] < norm["sgd"],
+        "effective": 1 / (1 - c["momentum"]),
+    }
+
+
+def check(ctx) -> list:
+    """AlexNet's rule = heavy-ball momentum on L + (λ/2)‖w‖² (and PyTorch's SGD); λ‖w‖² would differ."""
+    c = ctx["c"]
+    torch_gap = c["max_relative_gap_torch_sgd"]
+    return [
+        Check({"fr": "règle d'AlexNet = moment sur $L + \\tfrac{\\lambda}{2}\\lVert w \\rVert^2$, pas à pas (float64)",
+               "en": "AlexNet's rule = momentum on $L + \\tfrac{\\lambda}{2}\\lVert w \\rVert^2$, step by step (float64)"},
+              c["max_relative_gap_momentum_on_regularised_loss"] < SAME
+              and (torch_gap is None or torch_gap < SAME),
+              f"{c['replay_steps']} steps, max gap {c['max_relative_gap_momentum_on_regularised_loss']:.1e}"),
+        Check({"fr": "avec $\\lambda \\lVert w \\rVert^2$ au lieu de $\\tfrac{\\lambda}{2}\\lVert w \\rVert^2$, les trajectoires diffèrent",
+               "en": "with $\\lambda \\lVert w \\rVert^2$ instead of $\\tfrac{\\lambda}{2}\\lVert w \\rVert^2$ the trajectories differ"},
+              c["max_relative_gap_wrong_coefficient"] > DIFFERENT, f"{c['max_relative_gap_wrong_coefficient']:.1e}"),
+    ]
