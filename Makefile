@@ -25,6 +25,7 @@ sheet: $(STAMP)
 # The rendered Markdown sheets, their figures and evidence, committed for readers (a test fails when stale).
 docs: $(STAMP)
 	$(SEED_CACHE)
+	rm -rf docs/figures
 	$(BIN)/derive sheet --lang fr --format md --out docs --evidence docs/evidence
 	$(BIN)/derive sheet --lang en --format md --out docs --evidence docs/evidence
 
