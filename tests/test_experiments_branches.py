@@ -57,3 +57,17 @@ def test_channel_matching_is_a_correlation(result):
 def test_held_out_verification_is_reported(result):
     for run in result.numbers["runs"].values():
         assert 0.0 <= run["held_out"]["accuracy"] <= 1.0 and len(run["loss"]) == result.sizes["steps"]
+
+
+def test_training_moves_the_weights_less_than_the_gap_between_branches(result):
+    end = checkpoints(result, "untied_independent")[-1]
+    layer = result.conclusion["layer"]
+    assert 0 < end["displacement"][layer] < end["weight_distance"][layer]
+    assert result.conclusion["displacement_end"]["untied_independent"] == end["displacement"][layer]
+
+
+def test_a_channel_shuffle_keeps_the_function_and_moves_the_weights(result):
+    p = result.numbers["permutation"]
+    assert p["layer"] == result.conclusion["layer"]
+    assert p["max_output_change"] < 1e-5  # float32 sums in another order, nothing more
+    assert p["weight_distance_after"] > 1.0 > 0.5 > p["weight_distance_before"]

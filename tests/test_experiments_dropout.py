@@ -58,3 +58,10 @@ def test_three_training_runs(result):
     for run in runs.values():
         assert len(run["loss"]) == result.sizes["steps"] and run["embedding_sq_norm"] > 0
         assert 0 <= run["held_out"]["accuracy"] <= 1
+
+
+def test_training_experiments_are_deterministic(result, tmp_path):
+    """Two runs (the branches in two threads, masks drawn by seed) give the same bytes."""
+    again = experiments.run("dropout", seed=0, quick=True, cache_dir=tmp_path, force=True)
+    assert (again.directory / "result.json").read_bytes() == (result.directory / "result.json").read_bytes()
+    assert [p.read_bytes() for p in again.figures] == [p.read_bytes() for p in result.figures]

@@ -21,8 +21,8 @@ USES = ("derive.network", "derive.layers", "derive.train", "derive.data")
 SIZES = {
     "quick": {"replay_steps": 5, "replay_pairs": 4, "steps": 15, "train_images": 400, "test_images": 200,
               "eval_pairs": 200},
-    "full": {"replay_steps": 30, "replay_pairs": 8, "steps": 200, "train_images": 5000, "test_images": 1000,
-             "eval_pairs": 600},
+    "full": {"replay_steps": 15, "replay_pairs": 4, "steps": 120, "train_images": 5000, "test_images": 1000,
+             "eval_pairs": 500},
 }
 MU, LAMBDA, EPS = 0.9, 0.0005, 0.01  # AlexNet's momentum and weight decay; the replay's learning rate
 OPTIMISERS = {"sgd": (0.0, 0.0), "momentum": (MU, 0.0), "weight_decay": (0.0, LAMBDA), "alexnet": (MU, LAMBDA)}

@@ -6,6 +6,8 @@ from the same draw. Through training: the relative gap between the two branches'
 same held-out images, the raw relative distance between the weights of each layer pair, and how well
 the channels correspond once matched one-to-one by activation correlation (Hungarian matching, as
 Li, Yosinski et al. 2016, "Convergent learning", match units across independently trained networks).
+Last, shuffling the channels of L'2 (and the inputs of L'3 to match) leaves the second branch's
+function, hence the loss, unchanged while its weights move away: the loss cannot ask for W = W'.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ USES = ("derive.network", "derive.layers", "derive.train", "derive.data")
 SIZES = {
     "quick": {"steps": 20, "every": 10, "train_images": 400, "test_images": 200, "probe_images": 32,
               "probe_pairs": 100, "eval_pairs": 200},
-    "full": {"steps": 400, "every": 50, "train_images": 5000, "test_images": 1000, "probe_images": 128,
-             "probe_pairs": 200, "eval_pairs": 600},
+    "full": {"steps": 300, "every": 50, "train_images": 5000, "test_images": 1000, "probe_images": 96,
+             "probe_pairs": 150, "eval_pairs": 500},
 }
 RUNS = ("untied_independent", "tied", "untied_same_init")
 
@@ -40,7 +42,9 @@ def compute(ctx) -> Outcome:
         probe = _prober(ctx.spec, probe_x, sets[2], sets[3], ctx.rng(9), z["probe_pairs"])
         runs[name] = common.train_run(ctx, name, net, sets, steps=z["steps"], opt=common.momentum(),
                                       every=z["every"], probe=probe, eval_pairs=z["eval_pairs"])
+        last_net = net  # the untied run from one draw: its two branches are closest
     tracked = _tracked_layer(ctx.spec)
+    permuted = _permutation(last_net, ctx.spec, tracked, sets[2][:64], ctx.rng(10))
     end = {name: run["checkpoints"][-1] for name, run in runs.items()}
     start = {name: run["checkpoints"][0] for name, run in runs.items()}
     conclusion = {
@@ -48,15 +52,18 @@ def compute(ctx) -> Outcome:
         "weight_distance_start": {n: start[n]["weight_distance"].get(tracked) for n in RUNS},
         "weight_distance_end": {n: end[n]["weight_distance"].get(tracked) for n in RUNS},
         "aligned_weight_distance_end": {n: end[n]["aligned_weight_distance"].get(tracked) for n in RUNS},
+        "displacement_end": {n: end[n]["displacement"].get(tracked) for n in RUNS},
         "matched_correlation_start": {n: start[n]["matched_correlation"].get(tracked) for n in RUNS},
         "matched_correlation_end": {n: end[n]["matched_correlation"].get(tracked) for n in RUNS},
         "embedding_gap_start": {n: start[n]["embedding_gap"] for n in RUNS},
         "embedding_gap_end": {n: end[n]["embedding_gap"] for n in RUNS},
         "self_D_over_different_D_end": {n: end[n]["self_D_over_different_D"] for n in RUNS},
         "held_out_accuracy": {n: runs[n]["held_out"]["accuracy"] for n in RUNS},
+        "permutation_weight_distance": permuted and permuted["weight_distance_after"],
+        "permutation_output_change": permuted and permuted["max_output_change"],
         "seed": ctx.seed, "steps": z["steps"], "batch": common.RECIPE["batch"], "data": ctx.data.label(),
     }
-    numbers = {"recipe": common.RECIPE, "tracked_layer": tracked, "runs": runs}
+    numbers = {"recipe": common.RECIPE, "tracked_layer": tracked, "runs": runs, "permutation": permuted}
     return Outcome(numbers, conclusion, {"branches": _figure(runs, tracked)})
 
 
@@ -67,6 +74,33 @@ def _network(spec, variant: str, seed: int):
             name, kind = key.rsplit(".", 1)
             net.params[f"{name}'.{kind}"] = net.params[key].copy()
     return net
+
+
+def _permutation(net, spec, layer: str, images, rng):
+    """Shuffle the channels of the second branch's ``layer`` (and the next layer's inputs to match).
+
+    The second branch computes the same function, so the loss cannot tell; its weights move away from
+    the first branch's. Returns the distances and the largest change of the output, or None when the
+    next weighted layer does not take channels as they are (a flatten in between).
+    """
+    weighted = _weighted(spec)
+    names = [w.name for w in weighted]
+    i = names.index(layer)
+    if i + 1 >= len(weighted) or weighted[i + 1].type != weighted[i].type:
+        return None
+    key, nxt = net.key(layer, 1), net.key(names[i + 1], 1)
+    before = net.embed(images, 1).astype(np.float64)
+    distance_before = _relative(net.params[net.key(layer, 0) + ".W"], net.params[key + ".W"])
+    perm = rng.permutation(net.params[key + ".W"].shape[-1])
+    net.params[key + ".W"] = net.params[key + ".W"][..., perm]
+    net.params[key + ".b"] = net.params[key + ".b"][perm]
+    if key + ".a" in net.params and np.ndim(net.params[key + ".a"]):
+        net.params[key + ".a"] = net.params[key + ".a"][..., perm]
+    net.params[nxt + ".W"] = np.take(net.params[nxt + ".W"], perm, axis=-2)
+    after = net.embed(images, 1).astype(np.float64)
+    return {"layer": layer, "weight_distance_before": distance_before,
+            "weight_distance_after": _relative(net.params[net.key(layer, 0) + ".W"], net.params[key + ".W"]),
+            "max_output_change": float(np.max(np.abs(after - before)) / np.max(np.abs(before)))}
 
 
 def _weighted(spec):
@@ -85,8 +119,11 @@ def _prober(spec, probe_x, xt, yt, rng, pairs: int):
 
     i, j, l = data.pair_indices(yt, pairs, same_share=0.5, rng=rng)
     weighted = _weighted(spec)
+    start = {}
 
     def probe(net, step: int) -> dict:
+        if step == 0:
+            start.update({k: v.astype(np.float64) for k, v in net.params.items() if k.endswith(".W")})
         cache = net.forward(probe_x, probe_x, np.zeros(len(probe_x), np.int64))
         last = spec.layers[-1].name
         e0, e1 = (cache.out[b][last].reshape(len(probe_x), -1).astype(np.float64) for b in (0, 1))
@@ -94,12 +131,16 @@ def _prober(spec, probe_x, xt, yt, rng, pairs: int):
         self_D = float(np.mean(0.5 * np.sum((e0 - e1) ** 2, axis=1)))
         record = {"step": step, "embedding_gap": _relative(e0, e1), "self_D": self_D,
                   "D_same": float(D_pairs[l == 0].mean()), "D_different": float(D_pairs[l == 1].mean()),
-                  "weight_distance": {}, "matched_correlation": {}, "aligned_weight_distance": {}}
+                  "weight_distance": {}, "matched_correlation": {}, "aligned_weight_distance": {},
+                  "displacement": {}}
         record["self_D_over_different_D"] = self_D / max(record["D_different"], 1e-30)
         matches = {}
         for layer in weighted:
             W0, W1 = (net.params[net.key(layer.name, b) + ".W"].astype(np.float64) for b in (0, 1))
             record["weight_distance"][layer.name] = _relative(W0, W1)
+            first = start[net.key(layer.name, 0) + ".W"]
+            # how far training moved the first branch: ‖W_t − W_0‖ / ‖W_0‖
+            record["displacement"][layer.name] = float(np.linalg.norm(W0 - first) / np.linalg.norm(first))
             a0, a1 = (cache.s[b][layer.name] for b in (0, 1))
             record["matched_correlation"][layer.name], matches[layer.name] = _match(a0, a1)
         for prev, layer in zip(weighted, weighted[1:]):
@@ -146,7 +187,10 @@ def _figure(runs, layer: str):
             ax.plot(steps, values, marker="o", ms=3, label=name.replace("_", " "))
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("training step")
-    axes[0, 0].legend(fontsize=8)
+    run = runs["untied_independent"]
+    axes[0, 0].plot([c["step"] for c in run["checkpoints"]], [c["displacement"][layer] for c in run["checkpoints"]],
+                    "k--", lw=1, label="‖W_t − W_0‖/‖W_0‖ (untied independent)")
+    axes[0, 0].legend(fontsize=7)
     return fig
 
 
@@ -157,7 +201,14 @@ def summary(c) -> str:
     aligned = "n/a" if aligned is None else f"{aligned:.3f}"
     return (f"{c['layer']} after {c['steps']} steps, untied from independent draws: relative ‖W−W'‖ "
             f"{c['weight_distance_start'][u]:.3f} -> {c['weight_distance_end'][u]:.3f} ({aligned} after matching "
-            f"channels), matched channel correlation {c['matched_correlation_end'][u]:.3f}, embedding gap "
+            f"channels) while W moved {c['displacement_end'][u]:.3f} from its start, matched channel correlation {c['matched_correlation_end'][u]:.3f}, embedding gap "
             f"{c['embedding_gap_end'][u]:.3f}; from one draw: ‖W−W'‖ {c['weight_distance_end'][same]:.3f}, gap "
             f"{c['embedding_gap_end'][same]:.3f}; held-out accuracy {c['held_out_accuracy'][u]:.3f} / tied "
-            f"{c['held_out_accuracy']['tied']:.3f} (seed {c['seed']})")
+            f"{c['held_out_accuracy']['tied']:.3f}{_shuffle_text(c)} (seed {c['seed']})")
+
+
+def _shuffle_text(c) -> str:
+    if c["permutation_output_change"] is None:
+        return ""
+    return (f"; shuffling the channels of the second branch leaves its output unchanged "
+            f"({c['permutation_output_change']:.1e}) and moves ‖W−W'‖ to {c['permutation_weight_distance']:.3f}")

@@ -23,7 +23,7 @@ USES = ("derive.network", "derive.layers", "derive.train", "derive.data")
 SIZES = {
     "quick": {"steps": 15, "train_images": 400, "test_images": 200, "eval_pairs": 200, "mc_images": 3,
               "mc_draws": 300},
-    "full": {"steps": 200, "train_images": 5000, "test_images": 1000, "eval_pairs": 600, "mc_images": 8,
+    "full": {"steps": 120, "train_images": 5000, "test_images": 1000, "eval_pairs": 500, "mc_images": 8,
              "mc_draws": 1000},
 }
 RATE = 0.5  # on each dropped layer, as Krizhevsky et al. (2012) and Srivastava et al. (2014) use
@@ -135,6 +135,7 @@ def _figure(mc, runs):
         ax.hist(np.asarray(m["first_image_D"]), bins=60, histtype="step", density=True, color=colour,
                 label=f"{label}: E[D] = {expected:.3g}")
         ax.axvline(expected, ls="--", lw=0.8, color=colour)
+    ax.axvline(1.0, color="black", lw=0.8, label="the hinge's margin, D = 1")
     ax.set_title("D between the branches, one image, mask draws", fontsize=9)
     ax.set_xlabel("D")
     ax.legend(fontsize=7)

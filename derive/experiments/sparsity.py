@@ -20,8 +20,8 @@ NEEDS = frozenset({"spec", "data"})
 USES = ("derive.network", "derive.layers", "derive.train", "derive.data")
 SIZES = {
     "quick": {"steps": 10, "every": 5, "batches": 8, "train_images": 400, "test_images": 200, "eval_pairs": 200},
-    "full": {"steps": 150, "every": 50, "batches": 40, "train_images": 5000, "test_images": 1000,
-             "eval_pairs": 600},
+    "full": {"steps": 80, "every": 20, "batches": 20, "train_images": 5000, "test_images": 1000,
+             "eval_pairs": 500},
 }
 RHO, BETA = 0.1, 1e-3  # the exam's sparsity target; the tool's default weight of the term
 
@@ -53,10 +53,11 @@ def compute(ctx) -> Outcome:
     checks = plain["checkpoints"]
     conclusion = {
         "layer": last, "batch": common.RECIPE["batch"], "batches_per_checkpoint": z["batches"],
+        # keyed by the checkpoint's step (a string, as JSON keys are)
         "checkpoint_steps": [c["step"] for c in checks],
-        "literal_undefined_batch_share": [c["layers"][last]["literal_undefined_batch_share"] for c in checks],
-        "literal_unit_share_outside": [c["layers"][last]["literal_unit_share_outside"] for c in checks],
-        "sigmoid_undefined_batch_share": [c["layers"][last]["sigmoid_undefined_batch_share"] for c in checks],
+        "literal_undefined_batch_share": _by_step(checks, last, "literal_undefined_batch_share"),
+        "literal_unit_share_outside": _by_step(checks, last, "literal_unit_share_outside"),
+        "sigmoid_undefined_batch_share": _by_step(checks, last, "sigmoid_undefined_batch_share"),
         "literal_training_completed": with_kl["literal"]["completed"],
         "literal_training_failed_at_step": with_kl["literal"].get("failed_at_step"),
         "sigmoid_training_completed": with_kl["sigmoid"]["completed"],
@@ -96,6 +97,10 @@ def _prober(images, layers, batches: int, rng):
     return probe
 
 
+def _by_step(checks, layer: str, key: str) -> dict:
+    return {str(c["step"]): c["layers"][layer][key] for c in checks}
+
+
 def _step_of(message: str):
     head = message.split(":", 1)[0]
     return int(head.split()[1]) if head.startswith("step ") and head.split()[1].isdigit() else None
@@ -129,10 +134,10 @@ def _figure(checks, layer: str):
 
 def summary(c) -> str:
     """One line: the share of batches on which the literal reading is undefined, and the training outcome."""
-    lit = zip(c["checkpoint_steps"], c["literal_undefined_batch_share"])
+    lit = c["literal_undefined_batch_share"]
     failed = c["literal_training_failed_at_step"]
     return (f"{c['layer']}, batches of {c['batch']}: literal ρ̂ undefined on "
-            f"{', '.join(f'{v:.0%} (step {k})' for k, v in lit)} of batches; sigmoid reading on "
-            f"{max(c['sigmoid_undefined_batch_share']):.0%} at most; training with the literal reading "
+            f"{', '.join(f'{lit[str(k)]:.0%} (step {k})' for k in c['checkpoint_steps'])} of batches; sigmoid "
+            f"reading on {max(c['sigmoid_undefined_batch_share'].values()):.0%} at most; training with the literal reading "
             f"{'completed' if c['literal_training_completed'] else f'stopped at step {failed}'}, with the sigmoid "
             f"reading {'completed' if c['sigmoid_training_completed'] else 'stopped'} (seed {c['seed']})")
