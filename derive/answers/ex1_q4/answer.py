@@ -9,12 +9,15 @@ from derive.answers import Check
 RUNS = ("untied_independent", "tied", "untied_same_init")
 # Rows of the sheet's table: (conclusion key, phase or None).
 ROWS = (("weight_distance_start", None), ("weight_distance_end", None), ("aligned_weight_distance_end", None),
+        ("displacement_end", None),
         ("matched_correlation_end", None), ("embedding_gap_start", None), ("embedding_gap_end", None),
         ("held_out_accuracy", None))
 LABELS = {
     "weight_distance_start": {"fr": "distance relative des poids, au départ", "en": "relative weight distance, at the start"},
     "weight_distance_end": {"fr": "distance relative des poids, à la fin", "en": "relative weight distance, at the end"},
     "aligned_weight_distance_end": {"fr": "la même, filtres appariés", "en": "the same, filters matched"},
+    "displacement_end": {"fr": "déplacement relatif des poids depuis le départ",
+                         "en": "relative displacement of the weights since the start"},
     "matched_correlation_end": {"fr": "corrélation des filtres appariés, à la fin",
                                 "en": "correlation of matched filters, at the end"},
     "embedding_gap_start": {"fr": "écart relatif des plongements, au départ",
@@ -23,6 +26,7 @@ LABELS = {
                           "en": "relative gap between embeddings, at the end"},
     "held_out_accuracy": {"fr": "précision de vérification au test", "en": "verification accuracy on held-out pairs"},
 }
+SAME_FUNCTION = 1e-9  # a permutation of filters changes the output by rounding only
 FAR = 0.5  # the weights "do not get closer" when the end distance is above this share of the start distance
 CLOSER = 0.8  # the functions "get closer" when the embedding gap ends below this share of its start
 
@@ -45,5 +49,11 @@ def check(ctx) -> list:
     """Tied branches stay identical: zero weight distance and zero embedding gap throughout."""
     c = ctx["c"]
     tied_zero = all(c[k]["tied"] == 0 for k in ("weight_distance_start", "weight_distance_end", "embedding_gap_end"))
-    return [Check({"fr": "témoin : avec des poids partagés, distance et écart restent nuls",
-                   "en": "control: with shared weights, distance and gap stay zero"}, tied_zero)]
+    checks = [Check({"fr": "témoin : avec des poids partagés, distance et écart restent nuls",
+                     "en": "control: with shared weights, distance and gap stay zero"}, tied_zero)]
+    if c.get("permutation_output_change") is not None:
+        checks.append(Check({"fr": "permuter les filtres change les poids mais pas la sortie du réseau",
+                             "en": "permuting the filters changes the weights but not the network's output"},
+                            c["permutation_output_change"] < SAME_FUNCTION and c["permutation_weight_distance"] > 0.1,
+                            f"{c['permutation_weight_distance']:.2f}, {c['permutation_output_change']:.1e}"))
+    return checks
