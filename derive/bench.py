@@ -27,11 +27,8 @@ PEAK_SIZE = 1024
 
 def step_flops(spec, batch: int) -> int:
     """Floating-point operations of the products of one step on ``batch`` pairs (both branches)."""
-    macs, first = 0, True
-    for c in count(spec):
-        if c.mult_adds:
-            macs += c.mult_adds * (2 if first else 3)  # forward, dL/dW, and dL/dx but for the first layer
-            first = False
+    # forward, dL/dW, and dL/dx except for the network's first layer (its input needs no gradient)
+    macs = sum(c.mult_adds * (2 if i == 0 else 3) for i, c in enumerate(count(spec)))
     return 2 * macs * batch * 2
 
 
@@ -88,6 +85,7 @@ def run(spec, *, batch: int = 64, repeats: int = 5, threads: int = 2, seed: int 
     def numpy_step():
         train.step(net, net.backward(net.forward(x1, x2, l, train=True)), opt)
 
+    rss_before = _rss_mb()
     numpy_step()
     numpy_s = _best(numpy_step, 2)
     rss = _rss_mb()  # before PyTorch loads, so that it counts this engine only
@@ -107,7 +105,7 @@ def run(spec, *, batch: int = 64, repeats: int = 5, threads: int = 2, seed: int 
         "peak_rss_mb": rss,
     }
     notes = {"batch": batch, "repeats": repeats, "threads": threads, "torch": note,
-             "load_average": (load_before, os.getloadavg()[0])}
+             "load_average": (load_before, os.getloadavg()[0]), "rss_before_mb": rss_before}
     return result, notes
 
 

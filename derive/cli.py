@@ -353,7 +353,8 @@ def bench_command(spec_path, batch, repeats, threads, no_torch, as_json):
     else:
         click.echo(f"pytorch: {figures['torch_step_ms']:8.1f} ms   ({notes['torch']})")
         click.echo(f"ratio numpy/pytorch: {figures['ratio']:.2f}")
-    click.echo(f"peak memory (RSS) after the numpy steps: {figures['peak_rss_mb']:.0f} MB")
+    click.echo(f"peak memory (RSS) after the numpy steps: {figures['peak_rss_mb']:.0f} MB "
+               f"({notes['rss_before_mb']:.0f} MB before the first step)")
     before, after = notes["load_average"]
     click.echo(f"load average (1 min) before and after: {before:.2f}, {after:.2f} on {os.cpu_count()} cores")
 

@@ -52,8 +52,9 @@ class Cache:
     ``o[b][name]``: pre-activation; ``s[b][name]``: activation, before dropout; ``out[b][name]``:
     what the next layer sees (after dropout); ``masks[b][name]``: the dropout masks used (0 or
     1/(1 - p)); ``D``: distance per pair; ``pair_loss``: the mean exam loss; ``kl``: the KL term
-    (0 without one); ``loss``: their sum. ``kl_defined`` is False when the literal reading meets a
-    ρ̂ outside (0, 1); then ``kl`` and ``loss`` are nan and so are the gradients backward returns.
+    (0 without one); ``loss``: their sum. ``kl_defined`` is False when a ρ̂ lies outside (0, 1)
+    (the literal reading; the sigmoid one only if σ rounds to 0 or 1); then ``kl`` and ``loss``
+    are nan and so are the gradients backward returns.
     After ``backward``, ``delta[b][name]`` holds dL/do of every layer.
     """
 
@@ -71,7 +72,11 @@ class Cache:
 
 
 class Network:
-    """A two-branch network built from a spec, with forward, backward and its parameters."""
+    """A two-branch network built from a spec, with forward, backward and its parameters.
+
+    ``threads=2`` runs the two branches at once, each with single-threaded BLAS: the fastest
+    setting on two cores; results equal those of ``threads=1`` up to rounding.
+    """
 
     def __init__(self, spec: Spec, *, dtype=np.float64, init: str = "default", seed: int = 0,
                  dropout: dict | None = None, kl: KL | None = None, threads: int = 1):
