@@ -107,3 +107,27 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, message):
     result = CliRunner().invoke(cli, ["experiments", "--quick", "--out", str(tmp_path), *args])
     assert result.exit_code == 2 and message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+
+
+def write_cifar_batch(path, n, seed=0):
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": [i % 10 for i in range(n)]}
+    path.write_bytes(pickle.dumps(batch))
+
+
+def test_cifar10_python_batches_feed_the_experiments(tmp_path):
+    write_cifar_batch(tmp_path / "data_batch_1", 2100)
+    r = experiments.run("loss", data=f"cifar10:{tmp_path}", quick=True, cache_dir=tmp_path / "cache")
+    assert r.conclusion["classes"] == 10 and r.conclusion["data"] == f"cifar10:{tmp_path}"
+    assert r.conclusion["same_label_share_theory"] == pytest.approx(0.1, abs=1e-3)
+
+
+def test_too_few_cifar10_images_is_one_clear_error(tmp_path):
+    write_cifar_batch(tmp_path / "data_batch_1", 50)
+    with pytest.raises(DeriveError, match="50 train images, the experiment needs 2000"):
+        experiments.run("loss", data=f"cifar10:{tmp_path}", quick=True, cache_dir=tmp_path / "cache")
+    assert not any((tmp_path / "cache" / "loss").glob("*/result.json"))

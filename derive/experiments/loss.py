@@ -20,7 +20,7 @@ NEEDS = frozenset({"spec", "data"})
 USES = ("derive.layers", "derive.network", "derive.data")
 SIZES = {
     "quick": {"grid": 51, "d_max": 2.5, "fd_points": 5, "images": 2000, "pairs": 20000, "collapse_pairs": 8},
-    "full": {"grid": 251, "d_max": 2.5, "fd_points": 20, "images": 10000, "pairs": 200000, "collapse_pairs": 32},
+    "full": {"grid": 251, "d_max": 2.5, "fd_points": 20, "images": 4000, "pairs": 200000, "collapse_pairs": 32},
 }
 FD_STEP = 1e-6
 
