@@ -7,6 +7,7 @@ modules the computation runs, so any change to one of them computes afresh.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import importlib
@@ -18,15 +19,43 @@ from pathlib import Path
 DEFAULT_DIR = Path(".derive-cache")
 
 
+def closure(names) -> list[str]:
+    """The derive modules the named ones import, directly or not (read from their source, not run)."""
+    seen, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        path = _source(name)
+        if name in seen or path is None:
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "derive":
+                todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.split(".")[0] == "derive"]
+    return sorted(seen)
+
+
+def _source(name: str) -> Path | None:
+    parts = name.split(".")
+    if parts[0] != "derive":
+        return None
+    base = Path(__file__).parent.joinpath(*parts[1:])
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
 def code_version(modules=None) -> str:
     """A digest of the source of the named modules (e.g. "derive.certificate"); default every derive/*.py."""
     digest = hashlib.sha256()
     if modules is None:
         files = sorted(Path(__file__).parent.glob("*.py"))
     else:
-        files = [Path(importlib.import_module(name).__file__) for name in sorted(modules)]
+        files = [_source(name) or Path(importlib.import_module(name).__file__) for name in sorted(modules)]
     for path in files:
-        digest.update(path.name.encode())
+        digest.update(str(path.relative_to(Path(__file__).parent)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 

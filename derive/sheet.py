@@ -64,7 +64,7 @@ class Inputs:
             from derive import cache, certificate
 
             net = self.spec.with_options(shared=shared)
-            key = cache.key(net, self.seed, exhaustive=EXHAUSTIVE)
+            key = cache.key(net, self.seed, cache.closure(["derive.certificate"]), exhaustive=EXHAUSTIVE)
             self.certificate_keys[shared] = key
             self.certificates[shared] = cache.cached(
                 "certificate", key, lambda: certificate.run(net, seed=self.seed, exhaustive=EXHAUSTIVE),

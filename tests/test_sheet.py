@@ -202,3 +202,12 @@ def test_cache_reuses_a_result_until_its_key_changes(tmp_path):
     assert cache.key(net, 0, exhaustive=True) != cache.key(net, 0, exhaustive=False)
     (tmp_path / "demo" / f"{k}.json").write_text("{broken", encoding="utf-8")
     assert cache.cached("demo", k, compute, tmp_path) == first and len(calls) == 2
+
+
+def test_cache_key_follows_the_code_the_certificate_runs():
+    from derive import cache
+
+    used = cache.closure(["derive.certificate"])
+    assert {"derive.certificate", "derive.derivation", "derive.network"} <= set(used)
+    assert not {"derive.sheet", "derive.render", "derive.document"} & set(used)
+    assert cache.code_version(used) != cache.code_version(["derive.spec"])
