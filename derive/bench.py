@@ -2,7 +2,8 @@
 
 A step is the forward and backward passes of both branches on a batch of pairs, float32, then a
 plain SGD update. Both engines are timed in alternation, so that a load on the machine hits
-both; the best of several runs is kept. The FLOP count is that of the convolution and dense
+both; the best of several runs is kept, and the CPU time of each engine (all its threads)
+is noted beside the wall-clock time. The FLOP count is that of the convolution and dense
 products (forward, dL/dW, dL/dx; elementwise work is not counted); the peak is the rate of
 large float32 matrix products measured in the same run, run the way the engine runs its branches.
 """
@@ -45,17 +46,30 @@ def peak_gflops(threads: int = 1, size: int = PEAK_SIZE, repeats: int = 5) -> fl
         return threads * 2 * size**3 / _best(products, repeats) / 1e9
 
 
-def _best(fn, repeats: int) -> float:
+def _best(fn, repeats: int, cpu: list | None = None) -> float:
+    """Best wall-clock time of ``repeats`` calls; the best CPU time goes into ``cpu[0]`` if given."""
     best = float("inf")
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         best = min(best, time.perf_counter() - t)
+        if cpu is not None:
+            cpu[0] = min(cpu[0], time.process_time() - c)
     return best
 
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def blas_kernels() -> str:
+    """NumPy's BLAS and the kernels it uses, as threadpoolctl reports them."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl is not installed)"
+    info = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    return ", ".join(f"{p['internal_api']} {p.get('version')} ({p.get('architecture')} kernels)" for p in info) or "none"
 
 
 def _blas_limit(threads: int):
@@ -87,14 +101,15 @@ def run(spec, *, batch: int = 64, repeats: int = 5, threads: int = 2, seed: int 
 
     rss_before = _rss_mb()
     numpy_step()
-    numpy_s = _best(numpy_step, 2)
+    numpy_cpu, torch_cpu = [float("inf")], [float("inf")]
+    numpy_s = _best(numpy_step, 2, numpy_cpu)
     rss = _rss_mb()  # before PyTorch loads, so that it counts this engine only
     torch_step, note = _torch_step(net, x1, x2, l, threads) if use_torch else (None, "PyTorch not requested")
     torch_s = float("inf")
     for _ in range(repeats):  # alternate, so that a load on the machine hits both engines
-        numpy_s = min(numpy_s, _best(numpy_step, 1))
+        numpy_s = min(numpy_s, _best(numpy_step, 1, numpy_cpu))
         if torch_step is not None:
-            torch_s = min(torch_s, _best(torch_step, 1))
+            torch_s = min(torch_s, _best(torch_step, 1, torch_cpu))
     peak = peak_gflops(threads)
     result = {
         "numpy_step_ms": numpy_s * 1e3,
@@ -104,8 +119,9 @@ def run(spec, *, batch: int = 64, repeats: int = 5, threads: int = 2, seed: int 
         "peak_gflops": peak,
         "peak_rss_mb": rss,
     }
-    notes = {"batch": batch, "repeats": repeats, "threads": threads, "torch": note,
-             "load_average": (load_before, os.getloadavg()[0]), "rss_before_mb": rss_before}
+    notes = {"batch": batch, "repeats": repeats, "threads": threads, "torch": note, "blas": blas_kernels(),
+             "load_average": (load_before, os.getloadavg()[0]), "rss_before_mb": rss_before,
+             "numpy_cpu_ms": numpy_cpu[0] * 1e3, "torch_cpu_ms": torch_cpu[0] * 1e3}
     return result, notes
 
 

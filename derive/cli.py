@@ -280,6 +280,9 @@ def train_command(spec_path, shared, prelu, data_source, images, steps, batch, l
     """
     import os
 
+    from derive import tuning
+
+    tuning.for_speed()  # before NumPy loads
     import numpy as np
 
     from derive import network, train
@@ -320,8 +323,11 @@ def train_command(spec_path, shared, prelu, data_source, images, steps, batch, l
               help="Timed steps per engine (alternating); the best is kept.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Threads for each engine.")
 @click.option("--no-torch", is_flag=True, help="Time this engine only.")
+@click.option("--blas-kernels", type=click.Choice(("cpu", "environment")), default="cpu", show_default=True,
+              help="OpenBLAS kernels for the CPU's instruction set (AVX-512 where it has it, as PyTorch uses), "
+                   "or whatever OPENBLAS_CORETYPE in the environment asks for.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON (stable keys).")
-def bench_command(spec_path, batch, repeats, threads, no_torch, as_json):
+def bench_command(spec_path, batch, repeats, threads, no_torch, blas_kernels, as_json):
     """Time one training step (both branches, float32) of this engine against PyTorch on the CPU.
 
     Both engines run in the same process, in alternation, on the same network and inputs;
@@ -337,6 +343,9 @@ def bench_command(spec_path, batch, repeats, threads, no_torch, as_json):
     import json
     import os
 
+    from derive import tuning
+
+    tuned = tuning.for_speed(override=blas_kernels == "cpu")  # before NumPy loads
     from derive import bench
 
     net_spec = load_spec(spec_path)
@@ -346,12 +355,14 @@ def bench_command(spec_path, batch, repeats, threads, no_torch, as_json):
         return
     click.echo(f"one training step: {batch} pairs, float32, {net_spec.source}, {threads} threads per engine, "
                f"best of {repeats}")
-    click.echo(f"numpy:   {figures['numpy_step_ms']:8.1f} ms   {figures['gflops']:.1f} GFLOP/s "
-               f"(matrix-product peak {figures['peak_gflops']:.1f} GFLOP/s)")
+    click.echo(f"numpy's BLAS: {notes['blas']}; freed memory kept for reuse: {tuned['keep_freed_memory']}")
+    click.echo(f"numpy:   {figures['numpy_step_ms']:8.1f} ms   {notes['numpy_cpu_ms']:.1f} ms of CPU time, "
+               f"{figures['gflops']:.1f} GFLOP/s (matrix-product peak {figures['peak_gflops']:.1f} GFLOP/s)")
     if figures["torch_step_ms"] is None:
         click.echo(f"pytorch: not timed ({notes['torch']})")
     else:
-        click.echo(f"pytorch: {figures['torch_step_ms']:8.1f} ms   ({notes['torch']})")
+        click.echo(f"pytorch: {figures['torch_step_ms']:8.1f} ms   {notes['torch_cpu_ms']:.1f} ms of CPU time "
+                   f"({notes['torch']})")
         click.echo(f"ratio numpy/pytorch: {figures['ratio']:.2f}")
     click.echo(f"peak memory (RSS) after the numpy steps: {figures['peak_rss_mb']:.0f} MB "
                f"({notes['rss_before_mb']:.0f} MB before the first step)")

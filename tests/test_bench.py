@@ -61,13 +61,34 @@ def test_bench_command_json_has_exactly_the_stable_keys(tmp_path):
     assert set(json.loads(result.stdout)) == {"numpy_step_ms", "torch_step_ms", "ratio", "gflops", "peak_gflops",
                                              "peak_rss_mb"}
     text = CliRunner().invoke(cli, ["bench", "--spec", str(tmp_path / "small.toml"), "--batch", "4",
-                                    "--repeats", "1", "--no-torch"])
+                                    "--repeats", "1", "--no-torch", "--blas-kernels", "environment"])
     assert text.exit_code == 0 and "GFLOP/s" in text.stdout and "pytorch: not timed" in text.stdout
+    assert "numpy's BLAS:" in text.stdout and "load average" in text.stdout
 
 
 @pytest.mark.parametrize("args", [["--batch", "0"], ["--repeats", "x"], ["--spec", "/nonexistent.toml"],
-                                  ["--threads", "0"]])
+                                  ["--threads", "0"], ["--blas-kernels", "fast"]])
 def test_bench_command_rejects_bad_input(args):
     proc = subprocess.run([sys.executable, "-m", "derive", "bench", *args], capture_output=True, text=True)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("derive: error:")
+
+
+def test_openblas_kernels_follow_the_cpu_and_respect_the_environment(tmp_path):
+    from derive import tuning
+
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512cd avx512bw "
+                                      "avx512dq avx512vl\n")
+    flags = tuning.cpu_flags(str(tmp_path / "cpuinfo"))
+    assert tuning.AVX512 <= flags and "avx2" in flags
+    assert tuning.cpu_flags(str(tmp_path / "missing")) == frozenset()
+    env = {}
+    assert tuning.openblas_coretype(env, flags, numpy_loaded=False) == "SkylakeX" and env == {"OPENBLAS_CORETYPE": "SkylakeX"}
+    env = {"OPENBLAS_CORETYPE": "Haswell"}
+    assert tuning.openblas_coretype(env, flags, numpy_loaded=False) == "Haswell"  # an explicit choice stays
+    assert tuning.openblas_coretype(env, flags, override=True, numpy_loaded=False) == "SkylakeX"
+    env = {}
+    assert tuning.openblas_coretype(env, flags - {"avx512bw"}, numpy_loaded=False) is None and env == {}
+    env = {}
+    assert tuning.openblas_coretype(env, flags, numpy_loaded=True) is None and env == {}  # too late: no effect
+    assert tuning.keep_freed_memory() in (True, False)
