@@ -10,6 +10,8 @@ Library API (no click needed)::
 
 ``run_all`` runs every experiment of ``NAMES`` in order. Results live in a cache directory keyed
 by the experiment, its spec, data, seed, quick/full and the source of the code it runs.
+``progress``, if given, is called as ``progress(label, total)`` and must return a context manager
+whose value has ``update(n)`` (``click.progressbar(length=total, label=label)`` fits).
 """
 
 from derive.experiments.runner import (

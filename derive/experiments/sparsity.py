@@ -74,10 +74,15 @@ def _prober(images, layers, batches: int, rng):
     x = images[pick]
 
     def probe(net, step: int) -> dict:
-        cache = net.forward(x, x, np.zeros(len(x), np.int64))
+        acts = {name: [] for name in layers}
+        for k in range(batches):  # one batch at a time: a forward pass keeps every layer's tensors
+            chunk = x[k * m:(k + 1) * m]
+            cache = net.forward(chunk, chunk, np.zeros(m, np.int64))
+            for name in layers:
+                acts[name].append(cache.s[0][name].reshape(m, -1).astype(np.float64))
         out = {}
         for name in layers:
-            s = cache.s[0][name].reshape(batches, m, -1).astype(np.float64)
+            s = np.stack(acts[name])
             literal = s.mean(axis=1)
             sigmoid = (0.5 * (1 + np.tanh(0.5 * s))).mean(axis=1)
             outside_l = (literal <= 0) | (literal >= 1)
