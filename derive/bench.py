@@ -14,12 +14,11 @@ import os
 import resource
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 
 import numpy as np
 
 from derive import train
-from derive.network import Network
+from derive.network import Network, blas_threads
 from derive.shapes import count
 
 KEYS = ("numpy_step_ms", "torch_step_ms", "ratio", "gflops", "peak_gflops", "peak_rss_mb")
@@ -38,7 +37,7 @@ def peak_gflops(threads: int = 1, size: int = PEAK_SIZE, repeats: int = 5) -> fl
     each, as the engine runs its branches), best of ``repeats``."""
     rng = np.random.default_rng(0)
     a, b = rng.random((size, size), dtype=np.float32), rng.random((size, size), dtype=np.float32)
-    with ThreadPoolExecutor(max_workers=threads) as pool, _blas_limit(1):
+    with ThreadPoolExecutor(max_workers=threads) as pool, blas_threads(1):
         def products():
             list(pool.map(lambda _: a @ b, range(threads)))
 
@@ -72,18 +71,11 @@ def blas_kernels() -> str:
     return ", ".join(f"{p['internal_api']} {p.get('version')} ({p.get('architecture')} kernels)" for p in info) or "none"
 
 
-def _blas_limit(threads: int):
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return nullcontext()
-    return threadpool_limits(limits=threads, user_api="blas")
-
-
 def run(spec, *, batch: int = 64, repeats: int = 5, threads: int = 2, seed: int = 0, use_torch: bool = True):
     """Time one training step of both engines: (figures under ``KEYS``, notes on how they were taken).
 
-    This engine runs its two branches in ``threads`` threads (single-threaded BLAS in each);
+    This engine runs its two branches in two threads when ``threads`` > 1 (single-threaded BLAS
+    in each), one after the other on a single BLAS thread otherwise;
     PyTorch gets ``torch.set_num_threads(threads)``; the matrix-product peak runs ``threads``
     single-threaded products at once. The notes record the load average, since a machine shared
     with other work slows the engines unevenly.
@@ -97,7 +89,8 @@ def run(spec, *, batch: int = 64, repeats: int = 5, threads: int = 2, seed: int 
     opt = train.SGD(1e-4)
 
     def numpy_step():
-        train.step(net, net.backward(net.forward(x1, x2, l, train=True)), opt)
+        with blas_threads(threads):  # threads=1: one branch after the other on one BLAS thread
+            train.step(net, net.backward(net.forward(x1, x2, l, train=True)), opt)
 
     rss_before = _rss_mb()
     numpy_step()

@@ -177,7 +177,7 @@ class Network:
             with np.errstate(**state):
                 return fn(b)
 
-        with _blas_limit(1):
+        with blas_threads(1):
             return list(_pool().map(run, (0, 1)))
 
     def _branch(self, x, b, cache):
@@ -268,8 +268,8 @@ def _pool() -> ThreadPoolExecutor:
 _CONTROLLER = []
 
 
-def _blas_limit(n: int):
-    """Limit BLAS to n threads while both branches run (threadpoolctl, when installed)."""
+def blas_threads(n: int):
+    """A context limiting NumPy's BLAS to n threads (threadpoolctl, when installed; else no effect)."""
     if not _CONTROLLER:
         try:
             from threadpoolctl import ThreadpoolController
