@@ -36,8 +36,9 @@ def strings(lang: str) -> dict[str, str]:
 class Document:
     """The sheet in one language, built from solved answer units."""
 
-    def __init__(self, spec, lang: str, solved, runs: dict | None = None):
+    def __init__(self, spec, lang: str, solved, runs: dict | None = None, certificates: dict | None = None):
         self.spec, self.lang, self.solved, self.runs = spec, lang, solved, dict(runs or {})
+        self.certificates = dict(certificates or {})
         self.words = strings(lang)
         self.env = render.environment(TEMPLATES, answers.ROOT)
         self.cited: list[str] = []
@@ -78,12 +79,30 @@ class Document:
         out.append(Section("text", w["verified"], self._render(f"verified.{self.lang}.md.j2", target,
                                                                 checks=checks, version=__version__,
                                                                 runs=[self.runs[k] for k in sorted(self.runs)],
+                                                                cert=self._certificate(),
                                                                 pandoc=render.pandoc_version()), label="verified"))
         refs = answers.references()
         out.append(Section("text", w["references"], self._render("references.md.j2", target,
                                                                   refs=[refs[k] | {"key": k} for k in sorted(self.cited, key=lambda k: (refs[k]["short"], refs[k]["year"]))]),
                            label="references"))
         return out
+
+    def _certificate(self) -> dict | None:
+        """The certificates' summary for the verification section, tolerances read from the checking code."""
+        if not self.certificates:
+            return None
+        from derive import fdcheck, trajectory
+
+        reports = [self.certificates[k] for k in sorted(self.certificates)]
+        first = reports[0]
+        return {
+            "pairs": first["pairs"], "cases": first["hinge_cases"], "data": first["data"], "seed": first["seed"],
+            "checked": sum(t["checked"] for r in reports for t in r["tensors"]),
+            "max_rel_error": max(t["max_rel_error"] for r in reports for t in r["tensors"]),
+            "autograd": all(r["autograd"] for r in reports), "training": first["training"],
+            "variants": len(reports), "step": fdcheck.STEP, "rtol": fdcheck.RTOL, "agree": fdcheck.AGREE_RTOL,
+            "trajectory_tolerance": trajectory.TOLERANCE,
+        }
 
     def scheme(self) -> list[dict]:
         """The marking-scheme summary: one row per question with its points and bonus."""

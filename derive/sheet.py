@@ -177,7 +177,7 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent))
     try:
         solved, inputs = solve_all(spec, tmp / "figures", progress, cache_dir)
-        doc = document.Document(spec, lang, solved, runs=inputs.runs)
+        doc = document.Document(spec, lang, solved, runs=inputs.runs, certificates=inputs.certificates)
         _tick(progress, "markdown")
         written = [_write(tmp / f"{STEM}.{lang}.md", doc.markdown())]
         if "tex" in formats or (engine == "latex" and "pdf" in formats):
