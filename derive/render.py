@@ -124,6 +124,7 @@ def pandoc_version() -> str:
 
 def pdf_typst(source: Path) -> Path:
     """Compile a Typst file (figures relative to its folder) to a PDF beside it."""
+    source = Path(source).resolve()
     import typst
 
     target = source.with_suffix(".pdf")
@@ -136,6 +137,7 @@ def pdf_typst(source: Path) -> Path:
 
 def pdf_latex(source: Path) -> Path:
     """Compile a LaTeX file with latexmk (pdfLaTeX) to a PDF beside it."""
+    source = Path(source).resolve()  # latexmk runs in the file's folder: relative paths would point elsewhere
     if shutil.which("latexmk") is None:
         raise DeriveError("the latex PDF engine needs latexmk and TeX Live (e.g. apt-get install latexmk "
                           "texlive-latex-recommended texlive-fonts-recommended texlive-lang-french); "

@@ -174,7 +174,7 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     if out.exists() and not out.is_dir():
         raise DeriveError(f"{out}: exists and is not a folder")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent.resolve()))
     try:
         solved, inputs = solve_all(spec, tmp / "figures", progress, cache_dir)
         doc = document.Document(spec, lang, solved, runs=inputs.runs, certificates=inputs.certificates)

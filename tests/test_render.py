@@ -1,6 +1,7 @@
 """Rendering: number filters, pandoc fragment conversion, escaping, and the two PDF engines on a tiny sheet."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,11 @@ def test_latex_engine_makes_a_pdf_and_reports_errors(tmp_path):
     bad.write_text(r"\documentclass{article}\begin{document}\undefinedmacro\end{document}" "\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match="latexmk failed"):
         render.pdf_latex(bad)
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="latexmk / TeX Live not installed")
+def test_latex_engine_accepts_a_relative_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "tiny.tex").write_text(TINY_TEX, encoding="utf-8")
+    assert render.pdf_latex(Path("sub/tiny.tex")).exists()
