@@ -28,6 +28,7 @@ LABELS = {
 }
 SAME_FUNCTION = 1e-5  # a permutation of filters changes the output by (float32) rounding only
 FAR = 0.5  # the weights "do not get closer" when the end distance is above this share of the start distance
+CHANCE = 0.55  # verification accuracy below this on balanced pairs is no better than a coin
 CLOSER = 0.8  # the functions "get closer" when the embedding gap ends below this share of its start
 
 
@@ -42,6 +43,7 @@ def solve(inputs) -> dict:
         "gap_down": c["embedding_gap_end"][u] < CLOSER * c["embedding_gap_start"][u],
         "same_drifts": c["weight_distance_end"][s0] > 0,
         "tied_better": c["held_out_accuracy"]["tied"] > c["held_out_accuracy"][u],
+        "untied_chance": c["held_out_accuracy"][u] < CHANCE,
     }
 
 
