@@ -85,7 +85,7 @@ def run(spec, *, batch: int = 64, repeats: int = 5, threads: int = 2, seed: int 
     shape = (batch,) + tuple(spec.input)
     x1, x2 = rng.random(shape, dtype=np.float32), rng.random(shape, dtype=np.float32)
     l = (np.arange(batch) % 2).astype(np.int64)
-    net = Network(spec, dtype=np.float32, seed=seed, threads=threads)
+    net = Network(spec, dtype=np.float32, seed=seed, threads=min(threads, 2))
     opt = train.SGD(1e-4)
 
     def numpy_step():

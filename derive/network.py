@@ -96,6 +96,8 @@ class Network:
         if kl is not None and kl.layer not in self.names:
             raise DeriveError(f"KL term on unknown layer '{kl.layer}' (layers: {', '.join(self.names)})")
         self.kl = kl
+        if threads not in (1, 2):
+            raise DeriveError(f"a network runs its branches on 1 or 2 threads, got {threads!r}")
         self.threads = threads
         self.rng = np.random.default_rng([seed, 1])  # dropout stream, apart from the init stream
         self.params = self._init_params(np.random.default_rng(seed))

@@ -360,6 +360,8 @@ def test_bad_options_are_reported():
         N.Network(spec, init="xavier")
     with pytest.raises(DeriveError, match="rho"):
         N.KL(rho=1.5)
+    with pytest.raises(DeriveError, match="threads"):
+        N.Network(spec, threads=0)
     net = N.Network(spec)
     with pytest.raises(DeriveError, match="do not fit"):
         net.forward(np.zeros((1, 28, 28, 1)), np.zeros((1, 28, 28, 1)), [0])
