@@ -123,13 +123,15 @@ def _derive_kl(spec, shared, rules) -> Derivation:
         g = graphs.kl_graph(spec, reading, shared)
         params = [n for n in g.nodes.values() if n.kind == "param" and n.param.endswith((".W", ".b"))]
         params.sort(key=lambda n: n.param)
-        more, found = _sweep(g, params, rules)
+        # Left as the chain rule gives it: β·(−ρ/ρ̂ + (1−ρ)/(1−ρ̂))·(1/m)·Σ..., the textbook form (Ng, 2011).
+        more, found = _sweep(g, params, rules, finish=_as_derived)
         rho = graphs.scalar("rho")
         cases = (("rho", sp.Eq(rho, graphs.RHO), {rho: graphs.RHO}),)
         r_hat = graphs.base("rhohat")[g.nodes["rhohat"].indices]
         domain = sp.And(r_hat > 0, r_hat < 1) if reading == "literal" else sp.true
         for r in found:
-            results.append(_with_cases(Result(r.param, r.lhs, r.chain, r.expr, g, (), domain, reading), cases))
+            results.append(_with_cases(Result(r.param, r.lhs, r.chain, r.expr, g, (), domain, reading), cases,
+                                       finish=_as_derived))
         steps = _merge(steps, more, reading)
         defs = _merge(defs, _definitions(g, params), reading)
         notation.update(g.notation)
@@ -155,10 +157,10 @@ def _hinge_cases():
             ("different_outside_margin", sp.And(sp.Eq(l, 1), d >= 1), {l: 1, d: 1 + EPS0}))
 
 
-def _with_cases(r: Result, cases) -> Result:
+def _with_cases(r: Result, cases, finish=None) -> Result:
     out = []
     for name, condition, subs in cases:
-        expr = tidy(r.expr.subs(subs))
+        expr = (finish or tidy)(r.expr.subs(subs))
         if expr.has(EPS, EPS0):
             raise DeriveError(f"the case {name} of {r.param} still depends on D")
         out.append(Case(name, condition, expr))
@@ -196,7 +198,7 @@ def _levels(g) -> dict:
     return level
 
 
-def _sweep(g, params, rules):
+def _sweep(g, params, rules, finish=None):
     """Reverse accumulation: ∂out/∂n for every relevant node n, as a value and as a chain of derivatives."""
     keep, level = _relevant(g, params), _levels(g)
     order = sorted((n for n in g.nodes.values() if n.name in keep and n.name != g.output),
@@ -216,7 +218,8 @@ def _sweep(g, params, rules):
         adj[n.name] = sp.Add(*values)
         with sp.evaluate(False):
             chain[n.name] = sp.Add(*links) if len(links) > 1 else links[0]
-    results = tuple(Result(p.param, sp.Derivative(out, p.item, evaluate=False), chain[p.name], tidy(adj[p.name]), g)
+    finish = finish or tidy
+    results = tuple(Result(p.param, sp.Derivative(out, p.item, evaluate=False), chain[p.name], finish(adj[p.name]), g)
                     for p in params)
     return tuple(steps), results
 
@@ -255,6 +258,10 @@ def _raw_sum(body, limits) -> sp.Sum:
 def _flat(e) -> list:
     """The factors of a product, nested unevaluated products flattened."""
     return [g for f in e.args for g in _flat(f)] if e.is_Mul else [e]
+
+
+def _as_derived(expr: sp.Expr) -> sp.Expr:
+    return expr
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:

@@ -164,6 +164,38 @@ def test_rejects_branch_paths_not_summed_under_tied_weights(tied):
     assert "L6.W" in bad and "∂L/∂w⁽⁵⁶⁾_jk (L6.W) vs finite differences: FAILED" in bad["L6.W"]
 
 
+def kl_failures(ctx, table):
+    """Failures of the KL check when Q7 is derived with a (deliberately wrong) rule table."""
+    from derive import klcheck
+
+    report = klcheck.check(ctx, derive(ctx, "kl", table), derive(ctx, "L6"))
+    return {t["name"]: " | ".join(t["failures"]) for t in report["tensors"] if t["failures"]}
+
+
+def test_the_kl_check_passes_the_correct_derivation(untied):
+    assert kl_failures(untied, None) == {}
+
+
+def test_rejects_the_kl_divergence_with_its_first_term_only(untied):
+    rho, beta = graph.scalar("rho"), graph.scalar("beta")
+
+    def first_term(g, c, n):  # Σ_i P(i) log(P(i)/Q(i)) applied to the event "active" alone
+        return rules.Local(beta * sp.diff(rho * sp.log(rho / n.item), n.item), rules.RULES[("kl", "mean")](g, c, n).cidx)
+
+    bad = kl_failures(untied, mutated() | {("kl", "mean"): first_term})
+    assert {"L6.W (KL, literal)", "L6.W (KL, sigmoid)"} <= set(bad)
+    assert "finite differences: FAILED" in bad["L6.W (KL, sigmoid)"]
+
+
+def test_rejects_the_sigmoid_reading_without_its_derivative(untied):
+    def no_slope(g, c, n):  # ∂ρ̂/∂s taken as 1/m, as if ρ̂ averaged s itself
+        out = rules.RULES[("mean_sigmoid", "activation")](g, c, n)
+        return rules.Local(out.expr.replace(graph.sigmoid, lambda x: x), out.cidx)
+
+    bad = kl_failures(untied, mutated() | {("mean_sigmoid", "activation"): no_slope})
+    assert "L6.W (KL, sigmoid)" in bad and "L6.W (KL, literal)" not in bad
+
+
 def test_moved_losses_equal_the_network_recomputed_from_scratch(untied):
     top, net = untied.top, untied.net
     for key, coords in (("L5.W", [0, 7, 20]), ("L5'.b", [2]), ("L6.W", [1, 5]), ("L5.a", [3])):
