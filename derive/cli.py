@@ -286,7 +286,7 @@ def train_command(spec_path, shared, prelu, data_source, images, steps, batch, l
     import numpy as np
 
     from derive import network, train
-    from derive.experiments.common import labelled_images, parse_data
+    from derive.data import labelled_images, parse_data
 
     if log_path and not os.path.isdir(os.path.dirname(os.path.abspath(log_path))):
         raise DeriveError(f"{log_path}: cannot write the log (no such directory)")

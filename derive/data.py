@@ -5,11 +5,15 @@ parallelogram and ellipse, with random shape parameters, scale, rotation, positi
 level; the second shape may not hide more than half of the first. The class says which shapes are
 present (3 single shapes + 6 unordered pairs = 9 classes). This generator follows that recipe,
 in colour (NHWC, C = 3) or grey (C = 1), with edges anti-aliased by a one-pixel ramp.
+
+A data source, as the command line names it (``shapeset`` or ``cifar10:PATH``), is parsed by
+:func:`parse_data`; :func:`labelled_images` draws a training or held-out set from it.
 """
 
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +189,69 @@ def _read_batch(path: Path):
     # rows are channel-major: 1024 red, 1024 green, 1024 blue values, each a 32x32 row-major image
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 255
     return images, labels.astype(np.int64)
+
+
+# --- the source named on the command line -------------------------------------------------------
+
+DATA_KINDS = ("shapeset", "cifar10")
+TEST_SEED_OFFSET = 1_000_003  # Shapeset's held-out images come from a seed apart from the training ones
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where labelled images come from: the Shapeset generator, or CIFAR-10 python batches at ``path``."""
+
+    kind: str
+    path: Path | None = None
+
+    def label(self) -> str:
+        """The source as written on the command line."""
+        return self.kind if self.path is None else f"{self.kind}:{self.path}"
+
+    def key(self) -> list:
+        """What a cache key needs: the kind, and for files their names, sizes and modification times."""
+        if self.path is None:
+            return [self.kind]
+        files = sorted(self.path.iterdir()) if self.path.is_dir() else [self.path]
+        return [self.kind, str(self.path.resolve())] + [
+            [f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()]
+
+
+def parse_data(text) -> DataSource:
+    """Parse ``shapeset`` or ``cifar10:PATH`` (a directory of CIFAR-10 python batches, or one batch file)."""
+    if isinstance(text, DataSource):
+        return text
+    kind, _, rest = str(text).partition(":")
+    if kind not in DATA_KINDS:
+        raise DeriveError(f"unknown data source '{text}' (expected 'shapeset' or 'cifar10:PATH')")
+    if kind == "shapeset":
+        if rest:
+            raise DeriveError(f"the shapeset source takes no path, got '{text}'")
+        return DataSource("shapeset")
+    if not rest:
+        raise DeriveError("the cifar10 source needs a path: 'cifar10:PATH' (the directory of the python batches)")
+    path = Path(rest)
+    if not path.exists():
+        raise DeriveError(f"{path}: no such CIFAR-10 directory")
+    return DataSource("cifar10", path)
+
+
+def labelled_images(source, n: int, seed: int, split: str = "train"):
+    """``n`` colour images (N, 32, 32, 3) with labels from a source: generated, or n drawn from CIFAR-10.
+
+    Shapeset draws a different set for each split (the held-out seed is offset); CIFAR-10 reads the
+    training batches or ``test_batch`` and keeps n images picked by the seed, in file order.
+    """
+    source = parse_data(source)
+    if split not in ("train", "test"):
+        raise DeriveError(f"unknown split '{split}' (expected train or test)")
+    if source.kind == "shapeset":
+        return shapeset(n, seed=seed + (TEST_SEED_OFFSET if split == "test" else 0), color=True)
+    x, y = load_cifar10(source.path, split=split)
+    if len(x) < n:
+        raise DeriveError(f"{source.path}: {len(x)} {split} images, {n} are needed")
+    pick = np.sort(np.random.default_rng([seed, 7]).permutation(len(x))[:n])
+    return x[pick], y[pick]
 
 
 # --- pairs --------------------------------------------------------------------------------------

@@ -141,3 +141,35 @@ def test_pairs_deterministic_and_errors():
         data.pair_indices(np.zeros(4, int), 4, same_share=0.5, rng=np.random.default_rng(0))
     with pytest.raises(DeriveError, match="share"):
         data.pair_indices(labels, 4, same_share=1.5, rng=np.random.default_rng(0))
+
+
+def test_data_source_parsing(tmp_path):
+    assert data.parse_data("shapeset") == data.DataSource("shapeset") and data.parse_data("shapeset").key() == ["shapeset"]
+    source = data.parse_data(f"cifar10:{tmp_path}")
+    assert source.kind == "cifar10" and source.path == tmp_path and source.label() == f"cifar10:{tmp_path}"
+    assert data.parse_data(source) is source
+    before = source.key()
+    (tmp_path / "data_batch_1").write_bytes(b"x")
+    assert source.key() != before  # a new batch file is new content
+    for text, message in (("mnist", "unknown data source"), ("shapeset:x", "takes no path"),
+                          ("cifar10:", "needs a path"), (f"cifar10:{tmp_path / 'none'}", "no such CIFAR-10")):
+        with pytest.raises(DeriveError, match=message):
+            data.parse_data(text)
+
+
+def test_labelled_images_by_split(tmp_path):
+    x, y = data.labelled_images("shapeset", 20, 3)
+    xt, _ = data.labelled_images("shapeset", 20, 3, "test")
+    assert x.shape == (20, 32, 32, 3) and np.array_equal(x, data.shapeset(20, seed=3)[0])
+    assert not np.array_equal(x, xt)  # held-out images are another draw
+    rng = np.random.default_rng(0)
+    batch = {b"data": rng.integers(0, 256, (30, 3072), dtype=np.uint8), b"labels": [i % 10 for i in range(30)]}
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps(batch))
+    a, la = data.labelled_images(f"cifar10:{tmp_path}", 12, 0)
+    full, lfull = data.load_cifar10(tmp_path)
+    rows = [int(np.flatnonzero((full == img).all(axis=(1, 2, 3)))[0]) for img in a]
+    assert rows == sorted(rows) and len(set(rows)) == 12 and np.array_equal(la, lfull[rows])  # n distinct, in file order
+    with pytest.raises(DeriveError, match="30 train images, 31 are needed"):
+        data.labelled_images(f"cifar10:{tmp_path}", 31, 0)
+    with pytest.raises(DeriveError, match="unknown split"):
+        data.labelled_images("shapeset", 2, 0, "validation")

@@ -44,7 +44,7 @@ def test_same_inputs_give_the_same_bytes(tmp_path):
 def test_the_key_follows_seed_size_spec_and_data(tmp_path):
     mod = runner._module("loss")
     spec = default_spec()
-    from derive.experiments.common import parse_data
+    from derive.data import parse_data
 
     base = runner.cache_key("loss", mod, spec, parse_data("shapeset"), 0, True)
     assert runner.cache_key("loss", mod, spec, parse_data("shapeset"), 1, True) != base
@@ -128,6 +128,6 @@ def test_cifar10_python_batches_feed_the_experiments(tmp_path):
 
 def test_too_few_cifar10_images_is_one_clear_error(tmp_path):
     write_cifar_batch(tmp_path / "data_batch_1", 50)
-    with pytest.raises(DeriveError, match="50 train images, the experiment needs 2000"):
+    with pytest.raises(DeriveError, match="50 train images, 2000 are needed"):
         experiments.run("loss", data=f"cifar10:{tmp_path}", quick=True, cache_dir=tmp_path / "cache")
     assert not any((tmp_path / "cache" / "loss").glob("*/result.json"))

@@ -116,9 +116,10 @@ def run(name: str, spec=None, seed: int = 0, quick: bool = False, data: str = "s
         from derive.spec import default_spec
 
         spec = default_spec()
+    from derive.data import parse_data
     from derive.experiments import common
 
-    source = common.parse_data(data) if "data" in mod.NEEDS else None
+    source = parse_data(data) if "data" in mod.NEEDS else None
     sizes = dict(mod.SIZES["quick" if quick else "full"])
     key = cache_key(name, mod, spec if "spec" in mod.NEEDS else None, source, seed, quick)
     root = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
