@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from derive import experiments
 from derive.cli import cli
+from derive.data import parse_data
 from derive.errors import DeriveError
 from derive.experiments import runner
 from derive.spec import default_spec
@@ -44,8 +45,6 @@ def test_same_inputs_give_the_same_bytes(tmp_path):
 def test_the_key_follows_seed_size_spec_and_data(tmp_path):
     mod = runner._module("loss")
     spec = default_spec()
-    from derive.data import parse_data
-
     base = runner.cache_key("loss", mod, spec, parse_data("shapeset"), 0, True)
     assert runner.cache_key("loss", mod, spec, parse_data("shapeset"), 1, True) != base
     assert runner.cache_key("loss", mod, spec, parse_data("shapeset"), 0, False) != base
@@ -131,3 +130,46 @@ def test_too_few_cifar10_images_is_one_clear_error(tmp_path):
     with pytest.raises(DeriveError, match="50 train images, 2000 are needed"):
         experiments.run("loss", data=f"cifar10:{tmp_path}", quick=True, cache_dir=tmp_path / "cache")
     assert not any((tmp_path / "cache" / "loss").glob("*/result.json"))
+
+
+def test_workers_give_the_bytes_of_one_process_whatever_the_order(tmp_path):
+    names = ["vanishing", "loss", "convolution"]
+    seen = []
+    parallel = experiments.run_all(names, seed=2, quick=True, cache_dir=tmp_path / "a", workers=2,
+                                   done=lambda r, seconds: seen.append((r.name, r.cached)))
+    serial = experiments.run_all(names[::-1], seed=2, quick=True, cache_dir=tmp_path / "b")
+    assert [r.name for r in parallel] == names and sorted(seen) == sorted((n, False) for n in names)
+    for a, b in zip(parallel, serial[::-1]):
+        assert a.key == b.key
+        files = sorted(p.name for p in a.directory.iterdir())
+        assert files == sorted(p.name for p in b.directory.iterdir()) and "result.json" in files
+        for name in files:
+            assert (a.directory / name).read_bytes() == (b.directory / name).read_bytes(), (a.name, name)
+    seen.clear()
+    again = experiments.run_all(names, seed=2, quick=True, cache_dir=tmp_path / "a", workers=2,
+                                done=lambda r, seconds: seen.append((r.name, r.cached, seconds)))
+    assert all(r.cached for r in again) and seen == [(n, True, 0.0) for n in names]
+
+
+def test_a_rejected_input_in_a_worker_is_the_same_clear_error(tmp_path):
+    write_cifar_batch(tmp_path / "data_batch_1", 50)
+    with pytest.raises(DeriveError, match="50 train images, 2000 are needed"):
+        experiments.run("loss", data=f"cifar10:{tmp_path}", quick=True, cache_dir=tmp_path / "cache", workers=1)
+
+
+def test_experiments_share_one_read_only_draw_of_their_data(tmp_path):
+    from derive.experiments import common
+    from derive.experiments.runner import Context
+
+    ctx = Context("demo", 0, True, {}, data=parse_data("shapeset"))
+    first, again = common.exam_data(ctx, 40, 20), common.exam_data(ctx, 40, 20)
+    assert all(a is b for a, b in zip(first, again))
+    assert not any(a.flags.writeable for a in first)
+    assert first[0].shape == (40, 32, 32, 3) and first[2].shape == (20, 32, 32, 3)
+    write_cifar_batch(tmp_path / "data_batch_1", 60)
+    write_cifar_batch(tmp_path / "test_batch", 30)
+    cifar = Context("demo", 0, True, {}, data=parse_data(f"cifar10:{tmp_path}"))
+    before = common.exam_data(cifar, 40, 20)
+    write_cifar_batch(tmp_path / "data_batch_2", 60, seed=1)  # new files: a new set
+    after = common.exam_data(cifar, 40, 20)
+    assert before[0] is not after[0]

@@ -7,6 +7,8 @@ for the experiments that draw images directly).
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 
 from derive.data import labelled_images  # experiments that draw images directly call it as common.labelled_images
 
@@ -62,11 +64,22 @@ RECIPE = {"init": "glorot_normalized", "lr": 0.01, "momentum": 0.9, "batch": 32,
 
 
 def exam_data(ctx, n_train: int, n_test: int):
-    """Training and held-out images of the exam network, standardised per channel on the training set."""
+    """Training and held-out images of the exam network, standardised per channel on the training set.
+
+    Several experiments train on the same sets: a process draws each set once and hands out
+    read-only arrays (the source's key holds its files' sizes and times, so new files are new sets).
+    """
+    return _exam_data(ctx.data, json.dumps(ctx.data.key()), n_train, n_test, ctx.seed)
+
+
+@functools.lru_cache(maxsize=2)
+def _exam_data(source, source_key: str, n_train: int, n_test: int, seed: int):
     from derive import train
 
-    (x, y), (xt, yt), _ = train.standardised(labelled_images(ctx.data, n_train, ctx.seed, "train"),
-                                       labelled_images(ctx.data, n_test, ctx.seed, "test"))
+    (x, y), (xt, yt), _ = train.standardised(labelled_images(source, n_train, seed, "train"),
+                                             labelled_images(source, n_test, seed, "test"))
+    for array in (x, y, xt, yt):
+        array.setflags(write=False)
     return x, y, xt, yt
 
 

@@ -19,6 +19,8 @@ import math
 import os
 import shutil
 import tempfile
+import time
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +32,10 @@ NAMES = ("branches", "loss", "dropout", "sparsity", "convolution", "vanishing", 
 DEFAULT_CACHE_DIR = Path(".derive-cache") / "experiments"
 RESULT_FILE = "result.json"
 FIGURE_DPI = 110
+# Seconds each experiment computes at full size on a 2-core machine: only the order in which workers
+# take them depends on it (the longest first, so that they finish together).
+COST = {"branches": 35, "alexnet": 22, "dropout": 16, "sparsity": 11, "glorot": 3, "vanishing": 2, "loss": 1,
+        "convolution": 1}
 
 
 @dataclass(frozen=True)
@@ -106,9 +112,22 @@ def describe(name: str) -> dict:
     return {"name": name, "question": mod.QUESTION, "title": mod.TITLE}
 
 
-def run(name: str, spec=None, seed: int = 0, quick: bool = False, data: str = "shapeset",
-        cache_dir: str | Path | None = None, progress: Callable | None = None, force: bool = False) -> Result:
-    """Run one experiment, or reuse its cached result when nothing it depends on has changed."""
+@dataclass(frozen=True)
+class Job:
+    """One experiment to run: its inputs, its cache key and the folder its result goes to."""
+
+    name: str
+    spec: Any
+    seed: int
+    quick: bool
+    source: Any
+    key: str
+    directory: Path
+
+
+def plan(name: str, spec=None, seed: int = 0, quick: bool = False, data: str = "shapeset",
+         cache_dir: str | Path | None = None) -> Job:
+    """Check the inputs of one experiment and name its result (key and folder); nothing is run."""
     mod = _module(name)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise DeriveError(f"the seed must be a non-negative integer, got {seed!r}")
@@ -117,27 +136,86 @@ def run(name: str, spec=None, seed: int = 0, quick: bool = False, data: str = "s
 
         spec = default_spec()
     from derive.data import parse_data
-    from derive.experiments import common
 
     source = parse_data(data) if "data" in mod.NEEDS else None
-    sizes = dict(mod.SIZES["quick" if quick else "full"])
-    key = cache_key(name, mod, spec if "spec" in mod.NEEDS else None, source, seed, quick)
+    spec = spec if "spec" in mod.NEEDS else None
+    key = cache_key(name, mod, spec, source, seed, quick)
     root = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
-    final = root / name / key
-    if not force:
-        cached = _load(final)
-        if cached is not None:
-            return cached
-    ctx = Context(name, seed, quick, sizes, spec, source, progress)
+    return Job(name, spec, seed, quick, source, key, root / name / key)
+
+
+def load(job: Job) -> Result | None:
+    """The stored result of a job, or None when it has not been computed (or is damaged)."""
+    return _load(job.directory)
+
+
+def compute(job: Job, progress: Callable | None = None) -> float:
+    """Compute a job in this process and store its result; returns the seconds it took."""
+    from derive.experiments import common
+
+    start = time.perf_counter()
+    mod = _module(job.name)
+    ctx = Context(job.name, job.seed, job.quick, dict(mod.SIZES["quick" if job.quick else "full"]), job.spec,
+                  job.source, progress)
     with common.plotting(), common.single_threaded_blas():
         outcome = mod.compute(ctx)
-        _store(final, name, mod, ctx, outcome, key)
-    return _load(final, cached=False)
+        _store(job.directory, job.name, mod, ctx, outcome, job.key)
+    return time.perf_counter() - start
 
 
-def run_all(names=None, **options) -> list[Result]:
-    """Run the named experiments (default: all of ``NAMES``, in order) with the same options."""
-    return [run(name, **options) for name in (NAMES if names is None else names)]
+def work(job: Job) -> float:
+    """:func:`compute` in a worker process, its progress forwarded to the caller."""
+    from derive import workers
+
+    return compute(job, workers.progress())
+
+
+def run(name: str, spec=None, seed: int = 0, quick: bool = False, data: str = "shapeset",
+        cache_dir: str | Path | None = None, progress: Callable | None = None, force: bool = False,
+        workers: int = 0) -> Result:
+    """Run one experiment, or reuse its cached result when nothing it depends on has changed.
+
+    ``workers=0`` computes in this process; 1 in a clean worker process (see :mod:`derive.workers`).
+    """
+    return run_all([name], spec=spec, seed=seed, quick=quick, data=data, cache_dir=cache_dir, progress=progress,
+                   force=force, workers=workers)[0]
+
+
+def run_all(names=None, *, spec=None, seed: int = 0, quick: bool = False, data: str = "shapeset",
+            cache_dir: str | Path | None = None, progress: Callable | None = None, force: bool = False,
+            workers: int = 0, done: Callable | None = None) -> list[Result]:
+    """Run the named experiments (default: all of ``NAMES``) with the same options; results in that order.
+
+    ``workers`` > 0 computes the missing results in that many worker processes at once, the longest
+    first; 0 computes them here one after the other. ``done(result, seconds)``, if given, is called
+    as each result is ready (seconds of computing, 0 when it came from the cache).
+    """
+    from derive import workers as pools
+
+    names = list(NAMES if names is None else names)
+    for name in names:
+        _module(name)  # an unknown name is rejected before anything runs
+    jobs = [plan(name, spec, seed, quick, data, cache_dir) for name in dict.fromkeys(names)]
+    results = {job.name: None if force else load(job) for job in jobs}
+    todo = sorted((job for job in jobs if results[job.name] is None), key=lambda j: -COST.get(j.name, 0))
+
+    def finish(job, elapsed):
+        results[job.name] = _load(job.directory, cached=False)
+        if done is not None:
+            done(results[job.name], elapsed)
+
+    for job in jobs:
+        if results[job.name] is not None and done is not None:
+            done(results[job.name], 0.0)
+    if todo and workers:
+        with pools.Pool(workers, progress) as pool:
+            futures = {pool.submit(work, job): job for job in todo}
+            for future in as_completed(futures):
+                finish(futures[future], future.result())
+    else:
+        for job in todo:
+            finish(job, compute(job, progress))
+    return [results[name] for name in names]
 
 
 def cache_key(name: str, mod, spec, source, seed: int, quick: bool) -> str:
