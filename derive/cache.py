@@ -87,6 +87,16 @@ def cached(name: str, key_: str, compute, directory: str | Path | None = None) -
     return json.loads(text)
 
 
+def stored(name: str, key_: str, directory: str | Path | None = None) -> bool:
+    """Whether a result is stored under name/key (it may still be damaged, which `cached` repairs)."""
+    return (Path(directory or DEFAULT_DIR) / name / f"{key_}.json").is_file()
+
+
+def fill(name: str, key_: str, directory, fn, *args, **kwargs) -> None:
+    """Store fn(*args, **kwargs) under name/key unless it is there: `cached` for a worker process."""
+    cached(name, key_, lambda: fn(*args, **kwargs), directory)
+
+
 def _plain(obj):
     if hasattr(obj, "item"):
         return obj.item()

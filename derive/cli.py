@@ -152,9 +152,11 @@ def experiments_command(spec_path, shared, prelu, names, quick, data, seed, out,
     """
     import json
     import sys
-    import time
 
-    from derive import experiments
+    from derive import tuning
+
+    tuning.for_speed()  # before NumPy loads, as train does; the workers run this process's BLAS kernels
+    from derive import experiments, workers
 
     net = load_spec(spec_path, shared, prelu)
     for name in names:
@@ -163,14 +165,11 @@ def experiments_command(spec_path, shared, prelu, names, quick, data, seed, out,
     def bar(label, total):
         return click.progressbar(length=total, label=label, file=sys.stderr)
 
-    results = []
-    for name in names or experiments.NAMES:
-        start = time.perf_counter()
-        result = experiments.run(name, spec=net, seed=seed, quick=quick, data=data, cache_dir=out,
-                                 progress=bar, force=force)
-        how = "cached" if result.cached else "computed"
-        click.echo(f"{name}: {time.perf_counter() - start:.1f} s ({how})", err=True)
-        results.append(result)
+    def done(result, seconds):
+        click.echo(f"{result.name}: {seconds:.1f} s ({'cached' if result.cached else 'computed'})", err=True)
+
+    results = experiments.run_all(names or None, spec=net, seed=seed, quick=quick, data=data, cache_dir=out,
+                                  progress=bar, force=force, workers=workers.default_count(), done=done)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2, sort_keys=True))
         return
@@ -205,6 +204,9 @@ def sheet_command(spec_path, shared, prelu, lang, fmt, engine, out, cache_dir, e
         derive sheet --lang en --format md --out docs
         derive sheet --pdf-engine latex --format pdf
     """
+    from derive import tuning
+
+    tuning.for_speed()  # before NumPy loads, as train does; the workers run this process's BLAS kernels
     from derive import sheet
 
     formats = sheet.parse_formats(fmt)

@@ -7,6 +7,7 @@ output folder as it was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ STEM = "corrige"
 SEED = 0  # the seed of every experiment and certificate the sheet quotes
 # The certificate checks a sample of each tensor's entries; `derive check` runs the exhaustive version.
 EXHAUSTIVE = False
+CERTIFICATE_COST = 7  # seconds of one certificate run, to order it among the experiments (runner.COST)
 
 
 class BuildFailed(Exception):
@@ -41,6 +43,7 @@ class Inputs:
     runs: dict[str, object] = field(default_factory=dict)
     certificates: dict[bool, dict] = field(default_factory=dict)
     certificate_keys: dict[bool, str] = field(default_factory=dict)
+    pending: dict[tuple, object] = field(default_factory=dict)  # futures of what workers compute
 
     @cached_property
     def report(self) -> dict:
@@ -49,27 +52,70 @@ class Inputs:
 
         return params.report(self.spec)
 
+    def job(self, name: str):
+        """The experiment ``name`` on this spec and seed: its cache key and folder."""
+        from derive.experiments import runner
+
+        where = None if self.cache_dir is None else Path(self.cache_dir) / "experiments"
+        return runner.plan(name, spec=self.spec, seed=self.seed, quick=self.quick, cache_dir=where)
+
     def experiment(self, name: str):
         """The result of one experiment on this spec and seed (cached on disk by the experiments' runner)."""
         if name not in self.runs:
-            from derive import experiments
+            from derive.experiments import runner
 
-            where = None if self.cache_dir is None else Path(self.cache_dir) / "experiments"
-            self.runs[name] = experiments.run(name, spec=self.spec, seed=self.seed, quick=self.quick, cache_dir=where)
+            job = self.job(name)
+            self._wait(("experiment", name))
+            if runner.load(job) is None:
+                runner.compute(job)
+            self.runs[name] = runner.load(job)
         return self.runs[name]
+
+    def certificate_key(self, shared: bool) -> str:
+        """The cache key of the certificate's run with tied or untied branches."""
+        from derive import cache
+
+        if shared not in self.certificate_keys:
+            self.certificate_keys[shared] = cache.key(
+                self.spec.with_options(shared=shared), self.seed, cache.closure(["derive.certificate"]),
+                exhaustive=EXHAUSTIVE)
+        return self.certificate_keys[shared]
 
     def certificate(self, shared: bool) -> dict:
         """The certificate's report for the spec with tied or untied branches (cached by spec, seed and code)."""
         if shared not in self.certificates:
             from derive import cache, certificate
 
-            net = self.spec.with_options(shared=shared)
-            key = cache.key(net, self.seed, cache.closure(["derive.certificate"]), exhaustive=EXHAUSTIVE)
-            self.certificate_keys[shared] = key
+            net, key = self.spec.with_options(shared=shared), self.certificate_key(shared)
+            self._wait(("certificate", shared))
             self.certificates[shared] = cache.cached(
                 "certificate", key, lambda: certificate.run(net, seed=self.seed, exhaustive=EXHAUSTIVE),
                 directory=self.cache_dir)
         return self.certificates[shared]
+
+    def start(self, pool, names=None, certificates=(False, True)) -> None:
+        """Hand the pool every experiment (default: all) and certificate not stored yet, the longest first."""
+        from derive import cache, certificate
+        from derive.experiments import NAMES, runner
+
+        tasks = []
+        for name in NAMES if names is None else names:
+            job = self.job(name)
+            if runner.load(job) is None:
+                tasks.append((runner.COST.get(name, 0), ("experiment", name), runner.work, (job,), {}))
+        for shared in certificates:
+            key = self.certificate_key(shared)
+            if not cache.stored("certificate", key, self.cache_dir):
+                tasks.append((CERTIFICATE_COST, ("certificate", shared), cache.fill,
+                              ("certificate", key, self.cache_dir, certificate.run, self.spec.with_options(shared=shared)),
+                              {"seed": self.seed, "exhaustive": EXHAUSTIVE}))
+        for _, tag, fn, args, kwargs in sorted(tasks, key=lambda t: -t[0]):
+            self.pending[tag] = pool.submit(fn, *args, **kwargs)
+
+    def _wait(self, tag: tuple) -> None:
+        future = self.pending.pop(tag, None)
+        if future is not None:
+            future.result()
 
     def export(self, target: Path) -> None:
         """Copy the experiment and certificate results this sheet used into `target`, laid out as a cache."""
@@ -77,7 +123,8 @@ class Inputs:
 
         for name, run in self.runs.items():
             shutil.copytree(run.directory, target / "experiments" / name / run.key)
-        for shared, key in self.certificate_keys.items():
+        for shared in self.certificates:
+            key = self.certificate_keys[shared]
             source = Path(self.cache_dir or cache.DEFAULT_DIR) / "certificate" / f"{key}.json"
             (target / "certificate").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target / "certificate" / f"{key}.json")
@@ -142,9 +189,15 @@ def steps(formats: tuple[str, ...]) -> int:
     return len(answers.load_all()) + 2 + ("tex" in formats or "pdf" in formats) + ("pdf" in formats)
 
 
-def solve_all(spec, figdir: Path, progress=None, cache_dir=None) -> tuple[list[Solved], Inputs]:
-    """Compute every unit's context and check its evidence; a failed check stops the build."""
+def solve_all(spec, figdir: Path, progress=None, cache_dir=None, pool=None) -> tuple[list[Solved], Inputs]:
+    """Compute every unit's context and check its evidence; a failed check stops the build.
+
+    With a :class:`derive.workers.Pool`, the experiments and certificates not cached yet are computed
+    in its workers while the units that need none of them are solved here.
+    """
     inputs = Inputs(spec, figdir, cache_dir)
+    if pool is not None:
+        inputs.start(pool)
     solved = []
     for unit in answers.load_all():
         _tick(progress, f"{unit.id}")
@@ -158,13 +211,17 @@ def solve_all(spec, figdir: Path, progress=None, cache_dir=None) -> tuple[list[S
 
 
 def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "typst",
-          out: str | Path = "build", progress=None, cache_dir=None, evidence=None) -> list[Path]:
+          out: str | Path = "build", progress=None, cache_dir=None, evidence=None, workers: int | None = None
+          ) -> list[Path]:
     """Write corrige.<lang>.<fmt> and figures/ into `out`; returns the written paths.
 
     ``cache_dir`` holds the experiments' and certificates' results (default: .derive-cache/);
-    ``evidence``, if given, is replaced by a copy of the results this sheet used (laid out as a cache).
+    ``evidence``, if given, is replaced by a copy of the results this sheet used (laid out as a cache);
+    ``workers`` > 0 computes the missing results in that many worker processes (default: one per
+    core), 0 in this process.
     """
     from derive import document
+    from derive.workers import Pool, default_count
 
     if lang not in answers.LANGS:
         raise DeriveError(f"unknown language '{lang}' (expected one of {', '.join(answers.LANGS)})")
@@ -176,7 +233,9 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent.resolve()))
     try:
-        solved, inputs = solve_all(spec, tmp / "figures", progress, cache_dir)
+        workers = default_count() if workers is None else workers
+        with Pool(workers) if workers else contextlib.nullcontext() as pool:
+            solved, inputs = solve_all(spec, tmp / "figures", progress, cache_dir, pool)
         doc = document.Document(spec, lang, solved, runs=inputs.runs, certificates=inputs.certificates)
         _tick(progress, "markdown")
         written = [_write(tmp / f"{STEM}.{lang}.md", doc.markdown())]

@@ -211,3 +211,36 @@ def test_cache_key_follows_the_code_the_certificate_runs():
     assert {"derive.certificate", "derive.derivation", "derive.network"} <= set(used)
     assert not {"derive.sheet", "derive.render", "derive.document"} & set(used)
     assert cache.code_version(used) != cache.code_version(["derive.spec"])
+
+
+def test_workers_compute_what_the_sheet_uses_with_the_bytes_of_this_process(tmp_path):
+    from derive import workers
+
+    names = ("loss", "convolution")
+    with workers.Pool(2) as pool:
+        inputs = sheet.Inputs(spec.default_spec(), tmp_path / "f1", tmp_path / "a", quick=True)
+        inputs.start(pool, names=names, certificates=())
+        assert set(inputs.pending) == {("experiment", n) for n in names}
+        parallel = {n: inputs.experiment(n) for n in names}
+        assert not inputs.pending
+    here = sheet.Inputs(spec.default_spec(), tmp_path / "f2", tmp_path / "b", quick=True)
+    for name, result in parallel.items():
+        local = here.experiment(name)
+        assert local.key == result.key and local.directory != result.directory
+        for path in sorted(result.directory.iterdir()):
+            assert (local.directory / path.name).read_bytes() == path.read_bytes(), (name, path.name)
+    with workers.Pool(1) as pool:  # nothing left to compute: no task handed out
+        inputs = sheet.Inputs(spec.default_spec(), tmp_path / "f3", tmp_path / "a", quick=True)
+        inputs.start(pool, names=names, certificates=())
+        assert not inputs.pending
+
+
+def test_a_worker_fills_the_cache_that_this_process_reads(tmp_path):
+    from derive import cache, workers
+
+    k = cache.key(spec.default_spec(), 0)
+    assert not cache.stored("demo", k, tmp_path)
+    with workers.Pool(1) as pool:
+        pool.submit(cache.fill, "demo", k, tmp_path, sorted, [3, 1, 2], reverse=True).result()
+    assert cache.stored("demo", k, tmp_path)
+    assert cache.cached("demo", k, lambda: pytest.fail("recomputed"), tmp_path) == [3, 2, 1]
