@@ -173,3 +173,41 @@ def test_experiments_share_one_read_only_draw_of_their_data(tmp_path):
     write_cifar_batch(tmp_path / "data_batch_2", 60, seed=1)  # new files: a new set
     after = common.exam_data(cifar, 40, 20)
     assert before[0] is not after[0]
+
+
+def test_a_training_run_done_by_one_experiment_is_reused_by_the_next_with_the_same_bytes(tmp_path, monkeypatch):
+    from derive import train
+    from derive.experiments import common
+
+    monkeypatch.setattr(common, "_DONE", type(common._DONE)())
+    experiments.run("alexnet", quick=True, cache_dir=tmp_path / "a")  # trains tied, momentum, no decay
+    calls = []
+    real = train.train
+    monkeypatch.setattr(train, "train", lambda *a, **k: calls.append(1) or real(*a, **k))
+    reused = experiments.run("dropout", quick=True, cache_dir=tmp_path / "a")
+    assert len(calls) == 2  # of its three runs, the one without dropout is alexnet's momentum run
+    fresh = experiments.run("dropout", quick=True, cache_dir=tmp_path / "b", workers=1)  # a new process
+    assert fresh.key == reused.key
+    for path in sorted(fresh.directory.iterdir()):
+        assert (reused.directory / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_a_different_run_is_not_taken_for_a_done_one(monkeypatch):
+    import numpy as np
+
+    from derive.experiments import common
+
+    net = common.network(default_spec().with_options(shared=True), 0)
+    sets = tuple(np.zeros((4, 32, 32, 3), np.float32) if k % 2 == 0 else np.arange(4) for k in range(4))
+    base = common._run_key(net, sets, 10, common.momentum(), 100, 0)
+    assert common._run_key(net, sets, 10, common.momentum(), 100, 0) == base
+    assert common._run_key(net, sets, 11, common.momentum(), 100, 0) != base
+    assert common._run_key(net, sets, 10, common.momentum(weight_decay=5e-4), 100, 0) != base
+    assert common._run_key(net, sets, 10, common.momentum(), 100, 1) != base
+    assert common._run_key(net, sets, 10, common.momentum(), 200, 0) != base
+    other = (sets[0] + 1,) + sets[1:]
+    assert common._run_key(net, other, 10, common.momentum(), 100, 0) != base
+    dropped = common.network(default_spec().with_options(shared=True), 0, dropout={"L5": 0.5})
+    assert common._run_key(dropped, sets, 10, common.momentum(), 100, 0) != base
+    net.params["L1.W"] = net.params["L1.W"] * 2
+    assert common._run_key(net, sets, 10, common.momentum(), 100, 0) != base

@@ -6,8 +6,11 @@ for the experiments that draw images directly).
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import copy
 import functools
+import hashlib
 import json
 
 from derive.data import labelled_images  # experiments that draw images directly call it as common.labelled_images
@@ -105,9 +108,19 @@ def train_run(ctx, label: str, net, sets, *, steps: int, opt, every: int = 0, pr
 
     Returns the loss of every step, the checkpoints, and the held-out verification (threshold on D
     fitted on training pairs, accuracy on held-out pairs, mean D of same- and different-label pairs).
+    Several experiments train the same recipe: a run without probe that this process has already
+    done (same network, weights, optimiser, data, seed and steps; probes only observe) is not redone,
+    the network takes that run's final weights and the record is that run's (without checkpoints).
+    The optimiser's state is then not advanced.
     """
     from derive import data, train
 
+    key = _run_key(net, sets, steps, opt, eval_pairs, ctx.seed)
+    if probe is None and key in _DONE:
+        weights, rng_state, record = _DONE[key]
+        net.params.update({k: v.copy() for k, v in weights.items()})
+        net.rng.bit_generator.state = copy.deepcopy(rng_state)
+        return copy.deepcopy(record)
     x, y, xt, yt = sets
     checkpoints = [probe(net, 0)] if probe else []
     with ctx.bar(label, steps) as bar:
@@ -122,7 +135,36 @@ def train_run(ctx, label: str, net, sets, *, steps: int, opt, every: int = 0, pr
     i, j, l = data.pair_indices(y, eval_pairs, same_share=0.5, rng=ctx.rng(8))
     threshold = train.best_threshold(train.distances(net, x[i], x[j]), l)
     held = train.verification(net, xt, yt, eval_pairs, threshold=threshold, seed=ctx.seed)
-    return {"loss": [e["loss"] for e in log], "checkpoints": checkpoints, "held_out": held}
+    record = {"loss": [e["loss"] for e in log], "checkpoints": [], "held_out": held}
+    _DONE[key] = ({k: v.copy() for k, v in net.params.items()}, copy.deepcopy(net.rng.bit_generator.state),
+                  copy.deepcopy(record))
+    while len(_DONE) > KEEP_RUNS:
+        _DONE.popitem(last=False)
+    return {**record, "checkpoints": checkpoints}
+
+
+KEEP_RUNS = 8  # finished runs a process remembers (final weights: a few MB each)
+_DONE: collections.OrderedDict = collections.OrderedDict()
+
+
+def _run_key(net, sets, steps: int, opt, eval_pairs: int, seed: int) -> str:
+    """A digest of everything a training run's outcome depends on (the code aside: one process runs one version)."""
+    import dataclasses
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    state = {"spec": {k: v for k, v in dataclasses.asdict(net.spec).items() if k != "source"},
+             "tied": net.tied, "dtype": str(net.dtype), "dropout": sorted(net.dropout.items()),
+             "kl": net.kl and dataclasses.asdict(net.kl), "rng": net.rng.bit_generator.state,
+             "opt": [type(opt).__name__, {k: v for k, v in vars(opt).items() if k != "velocity"},
+                     sorted(getattr(opt, "velocity", {}))],
+             "steps": steps, "recipe": RECIPE, "eval_pairs": eval_pairs, "seed": seed}
+    digest.update(json.dumps(state, sort_keys=True, default=str).encode())
+    for array in [net.params[k] for k in sorted(net.params)] + list(sets):
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array))
+    return digest.hexdigest()
 
 
 def smooth(values, window: int):
