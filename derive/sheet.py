@@ -23,7 +23,6 @@ STEM = "corrige"
 SEED = 0  # the seed of every experiment and certificate the sheet quotes
 # The certificate checks a sample of each tensor's entries; `derive check` runs the exhaustive version.
 EXHAUSTIVE = False
-CERTIFICATE_COST = 7  # seconds of one certificate run, to order it among the experiments (runner.COST)
 
 
 class BuildFailed(Exception):
@@ -94,23 +93,24 @@ class Inputs:
         return self.certificates[shared]
 
     def start(self, pool, names=None, certificates=(False, True)) -> None:
-        """Hand the pool every experiment (default: all) and certificate not stored yet, the longest first."""
+        """Hand the pool every certificate and experiment (default: all) not stored yet.
+
+        The certificates go first, since the first answers need them; then the experiments, the
+        longest first, so that the workers finish together.
+        """
         from derive import cache, certificate
         from derive.experiments import NAMES, runner
 
-        tasks = []
-        for name in NAMES if names is None else names:
-            job = self.job(name)
-            if runner.load(job) is None:
-                tasks.append((runner.COST.get(name, 0), ("experiment", name), runner.work, (job,), {}))
         for shared in certificates:
             key = self.certificate_key(shared)
             if not cache.stored("certificate", key, self.cache_dir):
-                tasks.append((CERTIFICATE_COST, ("certificate", shared), cache.fill,
-                              ("certificate", key, self.cache_dir, certificate.run, self.spec.with_options(shared=shared)),
-                              {"seed": self.seed, "exhaustive": EXHAUSTIVE}))
-        for _, tag, fn, args, kwargs in sorted(tasks, key=lambda t: -t[0]):
-            self.pending[tag] = pool.submit(fn, *args, **kwargs)
+                self.pending[("certificate", shared)] = pool.submit(
+                    cache.fill, "certificate", key, self.cache_dir, certificate.run,
+                    self.spec.with_options(shared=shared), seed=self.seed, exhaustive=EXHAUSTIVE)
+        jobs = [self.job(name) for name in (NAMES if names is None else names)]
+        for job in sorted(jobs, key=lambda j: -runner.COST.get(j.name, 0)):
+            if runner.load(job) is None:
+                self.pending[("experiment", job.name)] = pool.submit(runner.work, job)
 
     def _wait(self, tag: tuple) -> None:
         future = self.pending.pop(tag, None)

@@ -173,10 +173,7 @@ def work(job: Job) -> float:
 def run(name: str, spec=None, seed: int = 0, quick: bool = False, data: str = "shapeset",
         cache_dir: str | Path | None = None, progress: Callable | None = None, force: bool = False,
         workers: int = 0) -> Result:
-    """Run one experiment, or reuse its cached result when nothing it depends on has changed.
-
-    ``workers=0`` computes in this process; 1 in a clean worker process (see :mod:`derive.workers`).
-    """
+    """Run one experiment, or reuse its cached result when nothing it depends on has changed (see run_all)."""
     return run_all([name], spec=spec, seed=seed, quick=quick, data=data, cache_dir=cache_dir, progress=progress,
                    force=force, workers=workers)[0]
 
