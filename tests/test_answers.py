@@ -109,3 +109,80 @@ def test_convolution_check_fails_when_the_engine_flips_its_kernel():
     flipped = dict(good, max_error_vs_correlate=1.3, max_error_vs_convolve_flipped=1.3,
                    min_relative_gap_vs_convolve_unflipped=0.0)
     assert not any(c.ok for c in unit.check({"c": flipped}))
+
+
+# --- Ex. 1 Q4: the prose follows the branches experiment's numbers --------------------------------
+
+def _q4_conclusion(untied_accuracy=0.62, fast_spread_min=0.01, l2_correlation_end=0.53):
+    runs = ("untied_independent", "tied", "untied_same_init", "untied_recipe_rate")
+
+    def per(*values):
+        return dict(zip(runs, values))
+
+    return {
+        "layer": "L2", "top_layer": "L6", "rate": 0.002, "recipe_rate": 0.01, "momentum": 0.9, "seed": 0,
+        "steps": 400, "batch": 32, "same_share": 0.5, "eval_pairs": 500, "probe_images": 160,
+        "permutation_weight_distance": 1.41, "permutation_output_change": 3e-7,
+        "weight_distance_start": per(1.42, 0.0, 0.0, 1.42), "weight_distance_end": per(1.42, 0.0, 0.02, 1.42),
+        "aligned_weight_distance_end": per(1.4, 0.0, 0.02, 1.4), "displacement_end": per(0.02, 0.03, 0.02, 0.05),
+        "matched_correlation_start": per(0.53, 1.0, 1.0, 0.53),
+        "matched_correlation_end": per(l2_correlation_end, 1.0, 0.94, 0.43),
+        "top_correlation_start": per(0.4, 1.0, 1.0, 0.4), "top_correlation_end": per(0.62, 1.0, 0.86, 0.26),
+        "self_D_start": per(0.3, 0.0, 0.0, 0.3), "self_D_end": per(0.12, 0.0, 0.08, 0.07),
+        "self_D_over_different_D_start": per(1.0, 0.0, 0.0, 1.0),
+        "self_D_over_different_D_end": per(0.23, 0.0, 0.15, 0.99),
+        "auc_end": per(0.63, 0.64, 0.62, 0.5), "auc_mean": per(0.58, 0.64, 0.59, 0.5),
+        "held_out_accuracy": per(untied_accuracy, 0.6, 0.6, 0.5),
+        "spread_start": per(0.2, 0.28, 0.28, 0.2), "spread_min": per(0.2, 0.28, 0.28, fast_spread_min),
+        "spread_end": per(0.49, 0.37, 0.48, fast_spread_min), "spread_min_step": per(50, 50, 50, 350),
+        "offset_share_end": per(0.2, 0.0, 0.44, 0.87), "loss_end": per(0.44, 0.42, 0.45, 0.5),
+    }
+
+
+def _q4_text(conclusion, lang):
+    from derive import document, render
+
+    class Inputs:
+        def experiment(self, name):
+            return type("Result", (), {"conclusion": conclusion})()
+
+        def experiment_figures(self, name):
+            return {"branches": "figures/branches.png"}
+
+    unit = _unit("ex1.q4")
+    ctx = unit.solve(Inputs())
+    assert all(c.ok for c in unit.check(ctx))
+    env = render.environment(document.TEMPLATES, answers.ROOT)
+    return env.get_template(unit.template(lang)).render(lang=lang, target="md", S=document.strings(lang),
+                                                         cite=lambda *keys: "ref", spec=None, **ctx)
+
+
+@pytest.mark.parametrize("lang, learns, stalls", [("en", "**does learn**", "**does not learn**"),
+                                                  ("fr", "**apprend**", "**n'apprend pas**")])
+def test_q4_says_whether_separate_branches_learned(lang, learns, stalls):
+    learned = _q4_text(_q4_conclusion(untied_accuracy=0.62), lang)
+    chance = _q4_text(_q4_conclusion(untied_accuracy=0.53), lang)  # within 3 standard errors of 1/2 on 500 pairs
+    assert learns in learned and stalls not in learned
+    assert stalls in chance and learns not in chance
+    assert "0.62" in learned.replace("{,}", ".") and "0.53" in chance.replace("{,}", ".")
+
+
+@pytest.mark.parametrize("lang, word", [("en", "**collapses**"), ("fr", "**s'effondre**")])
+def test_q4_explains_the_collapse_only_when_the_outputs_collapsed(lang, word):
+    assert word in _q4_text(_q4_conclusion(fast_spread_min=0.01), lang)
+    assert word not in _q4_text(_q4_conclusion(fast_spread_min=0.15), lang)
+
+
+def test_q4_says_whether_matched_filters_converge():
+    flat = _q4_text(_q4_conclusion(l2_correlation_end=0.53), "en")
+    risen = _q4_text(_q4_conclusion(l2_correlation_end=0.8), "en")
+    assert "Nor do their filters" in flat and "Nor do their filters" not in risen
+    assert "come to respond more alike" in risen
+
+
+def test_q4_control_check_fails_when_tied_branches_differ():
+    bad = _q4_conclusion()
+    bad["self_D_end"] = dict(bad["self_D_end"], tied=0.01)
+    unit = _unit("ex1.q4")
+    ctx = {"c": bad}
+    assert not all(c.ok for c in unit.check(ctx))

@@ -1,11 +1,27 @@
 """Exercise 1, Q4: what becomes of the weights of L2 and L'2 (and of every layer pair) in training.
 
-Three runs on the same pairs: untied weights drawn independently (the exam's setting), tied weights
-(a siamese network, the control where both branches are one function), and untied weights that start
-from the same draw. Through training: the relative gap between the two branches' embeddings of the
-same held-out images, the raw relative distance between the weights of each layer pair, and how well
-the channels correspond once matched one-to-one by activation correlation (Hungarian matching, as
-Li, Yosinski et al. 2016, "Convergent learning", match units across independently trained networks).
+Three runs on the same pairs at one learning rate: untied weights drawn independently (the exam's
+setting), tied weights (a siamese network, both branches one function), and untied weights from
+the same draw. Through training: the raw relative distance between the weights of each layer pair,
+that distance once the channels are matched one-to-one by activation correlation (Hungarian
+matching, as Li, Yosinski et al. 2016, "Convergent learning", match units across networks), and
+how well the two branches agree on the same held-out images.
+
+The rate is a fifth of the shared recipe's. A fourth run, untied from independent draws at the
+recipe's rate, shows why: there each branch's output collapses towards a constant of its own. D
+then hardly depends on the images, D ≈ ½‖mean s6 − mean s6'‖² for every pair, the loss sits at 0.5
+and the untied network stays at chance. In a balanced batch the per-pair gradients with respect to
+the outputs are +(s6 − s6') for same-label pairs and −(s6 − s6') for different ones (D < 1), so
+near constant outputs the two terms cancel in expectation and the batch gradient is zero-mean noise.
+That noise, not the step size itself, is what the smaller rate tames: at the recipe's rate, batches
+five times larger (the same noise scale ε/B, Smith & Le 2018; Goyal et al. 2017) also learn, while a
+warm-up to the recipe's rate does not help; a fifth of the rate does the same at a fifth of the cost.
+Tied branches have no offset between them (D(x, x) = 0).
+
+Agreement of the two branches is measured in units of D, which the margin (D = 1) gives a scale
+that does not vanish when the outputs collapse: D of the same image through both branches, against
+D of different-label pairs (0: one function; about 1: the branches agree on an image no better
+than on two images of different classes), with the share of it due to the constant offset.
 Last, shuffling the channels of L'2 (and the inputs of L'3 to match) leaves the second branch's
 function, hence the loss, unchanged while its weights move away: the loss cannot ask for W = W'.
 """
@@ -14,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.stats import rankdata
 
 from derive.experiments import common
 from derive.experiments.runner import Outcome
@@ -23,48 +40,69 @@ TITLE = "Do the weights of L2 and L'2 become equal? Untied, tied and same-start 
 NEEDS = frozenset({"spec", "data"})
 USES = ("derive.network", "derive.layers", "derive.train", "derive.data")
 SIZES = {
-    "quick": {"steps": 20, "every": 10, "train_images": 400, "test_images": 200, "probe_images": 32,
-              "probe_pairs": 100, "eval_pairs": 200},
-    "full": {"steps": 300, "every": 50, "train_images": 5000, "test_images": 1000, "probe_images": 96,
-             "probe_pairs": 150, "eval_pairs": 500},
+    "quick": {"steps": 20, "every": 10, "train_images": 400, "test_images": 200, "probe_images": 48,
+              "eval_pairs": 200},
+    "full": {"steps": 400, "every": 50, "train_images": 5000, "test_images": 1000, "probe_images": 160,
+             "eval_pairs": 500},
 }
-RUNS = ("untied_independent", "tied", "untied_same_init")
+RUNS = ("untied_independent", "tied", "untied_same_init", "untied_recipe_rate")
+RATE_DIVISOR = 5  # the learning runs use the recipe's rate over this (0.01 -> 0.002 with momentum 0.9)
+PER_LAYER = ("weight_distance", "aligned_weight_distance", "displacement", "matched_correlation")
+PER_RUN = ("self_D", "self_D_over_different_D", "offset_share", "spread", "auc", "D_same", "D_different")
+
+
+def rate(run: str) -> float:
+    """The learning rate of one run: the recipe's for the collapse run, a fifth of it otherwise."""
+    return common.RECIPE["lr"] if run == "untied_recipe_rate" else common.RECIPE["lr"] / RATE_DIVISOR
 
 
 def compute(ctx) -> Outcome:
-    """Train the three variants on the same pairs and probe them at regular checkpoints."""
+    """Train the variants on the same pairs and probe them at regular checkpoints."""
     z = ctx.sizes
     sets = common.exam_data(ctx, z["train_images"], z["test_images"])
-    probe_x = sets[2][: z["probe_images"]]
-    runs = {}
+    probe_x, probe_y = sets[2][: z["probe_images"]], sets[3][: z["probe_images"]]
+    runs, nets = {}, {}
     for name in RUNS:
-        net = _network(ctx.spec, name, ctx.seed)
-        probe = _prober(ctx.spec, probe_x, sets[2], sets[3], ctx.rng(9), z["probe_pairs"])
-        runs[name] = common.train_run(ctx, name, net, sets, steps=z["steps"], opt=common.momentum(),
-                                      every=z["every"], probe=probe, eval_pairs=z["eval_pairs"])
-        last_net = net  # the untied run from one draw: its two branches are closest
+        nets[name] = _network(ctx.spec, name, ctx.seed)
+        runs[name] = common.train_run(ctx, name, nets[name], sets, steps=z["steps"], opt=common.momentum(rate(name)),
+                                      every=z["every"], probe=_prober(ctx.spec, probe_x, probe_y),
+                                      eval_pairs=z["eval_pairs"])
+        runs[name]["rate"] = rate(name)
     tracked = _tracked_layer(ctx.spec)
-    permuted = _permutation(last_net, ctx.spec, tracked, sets[2][:64], ctx.rng(10))
-    end = {name: run["checkpoints"][-1] for name, run in runs.items()}
-    start = {name: run["checkpoints"][0] for name, run in runs.items()}
-    conclusion = {
-        "layer": tracked,
-        "weight_distance_start": {n: start[n]["weight_distance"].get(tracked) for n in RUNS},
-        "weight_distance_end": {n: end[n]["weight_distance"].get(tracked) for n in RUNS},
-        "aligned_weight_distance_end": {n: end[n]["aligned_weight_distance"].get(tracked) for n in RUNS},
-        "displacement_end": {n: end[n]["displacement"].get(tracked) for n in RUNS},
-        "matched_correlation_start": {n: start[n]["matched_correlation"].get(tracked) for n in RUNS},
-        "matched_correlation_end": {n: end[n]["matched_correlation"].get(tracked) for n in RUNS},
-        "embedding_gap_start": {n: start[n]["embedding_gap"] for n in RUNS},
-        "embedding_gap_end": {n: end[n]["embedding_gap"] for n in RUNS},
-        "self_D_over_different_D_end": {n: end[n]["self_D_over_different_D"] for n in RUNS},
-        "held_out_accuracy": {n: runs[n]["held_out"]["accuracy"] for n in RUNS},
-        "permutation_weight_distance": permuted and permuted["weight_distance_after"],
-        "permutation_output_change": permuted and permuted["max_output_change"],
-        "seed": ctx.seed, "steps": z["steps"], "batch": common.RECIPE["batch"], "data": ctx.data.label(),
-    }
+    # the untied run from one draw: its two branches are closest, the shuffle's effect is plainest
+    permuted = _permutation(nets["untied_same_init"], ctx.spec, tracked, sets[2][:64], ctx.rng(10))
     numbers = {"recipe": common.RECIPE, "tracked_layer": tracked, "runs": runs, "permutation": permuted}
-    return Outcome(numbers, conclusion, {"branches": _figure(runs, tracked)})
+    return Outcome(numbers, _conclusion(ctx, runs, tracked, permuted), {"branches": _figure(runs, tracked)})
+
+
+def _conclusion(ctx, runs, tracked: str, permuted) -> dict:
+    """What the sheet quotes: settings, then each measure at the first and last checkpoints per run."""
+    z, top = ctx.sizes, _weighted(ctx.spec)[-1].name
+    c = {"layer": tracked, "top_layer": top, "rate": rate(RUNS[0]), "recipe_rate": common.RECIPE["lr"],
+         "momentum": common.RECIPE["momentum"], "batch": common.RECIPE["batch"],
+         "same_share": common.RECIPE["same_share"], "seed": ctx.seed, "steps": z["steps"],
+         "eval_pairs": z["eval_pairs"], "probe_images": z["probe_images"], "data": ctx.data.label(),
+         "permutation_weight_distance": permuted and permuted["weight_distance_after"],
+         "permutation_output_change": permuted and permuted["max_output_change"]}
+    for phase, k in (("start", 0), ("end", -1)):
+        at = {n: runs[n]["checkpoints"][k] for n in RUNS}
+        for key in PER_LAYER:
+            c[f"{key}_{phase}"] = {n: at[n][key].get(tracked) for n in RUNS}
+        for key in PER_RUN:
+            c[f"{key}_{phase}"] = {n: at[n][key] for n in RUNS}
+        c[f"top_correlation_{phase}"] = {n: at[n]["matched_correlation"][top] for n in RUNS}
+    later = {n: runs[n]["checkpoints"][1:] or runs[n]["checkpoints"] for n in RUNS}
+    deepest = {n: min(later[n], key=lambda point: point["spread"]) for n in RUNS}
+    tenth = max(1, z["steps"] // 10)
+    c.update({
+        "auc_mean": {n: float(np.mean([point["auc"] for point in later[n]])) for n in RUNS},
+        "spread_min": {n: deepest[n]["spread"] for n in RUNS},
+        "spread_min_step": {n: deepest[n]["step"] for n in RUNS},
+        "loss_start": {n: float(np.mean(runs[n]["loss"][:tenth])) for n in RUNS},
+        "loss_end": {n: float(np.mean(runs[n]["loss"][-tenth:])) for n in RUNS},
+        "held_out_accuracy": {n: runs[n]["held_out"]["accuracy"] for n in RUNS},
+    })
+    return c
 
 
 def _network(spec, variant: str, seed: int):
@@ -113,11 +151,8 @@ def _tracked_layer(spec) -> str:
     return weighted[1].name if len(weighted) > 1 else weighted[0].name
 
 
-def _prober(spec, probe_x, xt, yt, rng, pairs: int):
-    """A function (net, step) -> the measurements of one checkpoint."""
-    from derive import data, train
-
-    i, j, l = data.pair_indices(yt, pairs, same_share=0.5, rng=rng)
+def _prober(spec, probe_x, probe_y):
+    """A function (net, step) -> the measurements of one checkpoint, on held-out probe images."""
     weighted = _weighted(spec)
     start = {}
 
@@ -126,14 +161,9 @@ def _prober(spec, probe_x, xt, yt, rng, pairs: int):
             start.update({k: v.astype(np.float64) for k, v in net.params.items() if k.endswith(".W")})
         cache = net.forward(probe_x, probe_x, np.zeros(len(probe_x), np.int64))
         last = spec.layers[-1].name
-        e0, e1 = (cache.out[b][last].reshape(len(probe_x), -1).astype(np.float64) for b in (0, 1))
-        D_pairs = train.distances(net, xt[i], xt[j])
-        self_D = float(np.mean(0.5 * np.sum((e0 - e1) ** 2, axis=1)))
-        record = {"step": step, "embedding_gap": _relative(e0, e1), "self_D": self_D,
-                  "D_same": float(D_pairs[l == 0].mean()), "D_different": float(D_pairs[l == 1].mean()),
-                  "weight_distance": {}, "matched_correlation": {}, "aligned_weight_distance": {},
-                  "displacement": {}}
-        record["self_D_over_different_D"] = self_D / max(record["D_different"], 1e-30)
+        f, g = (cache.out[b][last].reshape(len(probe_x), -1).astype(np.float64) for b in (0, 1))
+        record = {"step": step, **embedding_agreement(f, g, probe_y), "weight_distance": {},
+                  "matched_correlation": {}, "aligned_weight_distance": {}, "displacement": {}}
         matches = {}
         for layer in weighted:
             W0, W1 = (net.params[net.key(layer.name, b) + ".W"].astype(np.float64) for b in (0, 1))
@@ -152,6 +182,46 @@ def _prober(spec, probe_x, xt, yt, rng, pairs: int):
         return record
 
     return probe
+
+
+def embedding_agreement(f, g, labels) -> dict:
+    """How the branches' embeddings f (first) and g (second) of the same images relate, in units of D.
+
+    Every ordered pair (i, j) of distinct images is a verification pair, D_ij = ½‖f_i − g_j‖²:
+    ``D_same``/``D_different`` are the means over same-/different-label pairs and ``auc`` the chance
+    that a different-label pair has the larger D (0.5: no better than a coin). ``self_D`` is D of
+    the same image through both branches; ``offset_share`` the part of it due to the constant
+    offset ½‖f̄ − ḡ‖²; ``spread`` the mean D between two images drawn independently, through one
+    branch, averaged over both (0 when the outputs are constant). ``self_D_over_different_D``: 0
+    for one function, about 1 for branches that agree on an image no better than on two images of
+    different classes.
+    """
+    f, g, labels = np.asarray(f, np.float64), np.asarray(g, np.float64), np.asarray(labels)
+    D = 0.5 * np.sum((f[:, None, :] - g[None, :, :]) ** 2, axis=2)
+    n = len(f)
+    same = (labels[:, None] == labels[None, :]) & ~np.eye(n, dtype=bool)
+    different = labels[:, None] != labels[None, :]
+    self_D = float(np.mean(0.5 * np.sum((f - g) ** 2, axis=1)))
+    offset = 0.5 * float(np.sum((f.mean(0) - g.mean(0)) ** 2))
+    spread = 0.5 * float(np.mean(np.sum((f - f.mean(0)) ** 2, 1)) + np.mean(np.sum((g - g.mean(0)) ** 2, 1)))
+    d_same, d_diff = D[same], D[different]
+    return {"self_D": self_D, "D_same": _mean(d_same), "D_different": _mean(d_diff),
+            "self_D_over_different_D": self_D / _mean(d_diff) if _mean(d_diff) > 0 else float("nan"),
+            "offset_share": offset / self_D if self_D > 0 else 0.0, "spread": spread,
+            "auc": _auc(d_same, d_diff)}
+
+
+def _mean(values) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+def _auc(d_same, d_diff) -> float:
+    """P(D of a different-label pair > D of a same-label pair), ties counting half (Mann-Whitney)."""
+    if not len(d_same) or not len(d_diff):
+        return float("nan")
+    ranks = rankdata(np.concatenate([d_same, d_diff]))
+    n_s, n_d = len(d_same), len(d_diff)
+    return float((ranks[n_s:].sum() - n_d * (n_d + 1) / 2) / (n_s * n_d))
 
 
 def _relative(a, b) -> float:
@@ -175,36 +245,48 @@ def _match(a0, a1):
 
 
 def _figure(runs, layer: str):
-    fig, axes = common.figure(12, 3.6, 1, 4)
-    panels = (("weight_distance", f"‖W − W'‖ (relative), {layer}"),
+    fig, axes = common.figure(12, 6.4, 2, 3)
+    panels = (("loss", "training loss (moving average)"), ("auc", "verification AUC, held-out pairs"),
+              ("self_D_over_different_D", "D(x, x) / mean D of different labels"),
+              ("weight_distance", f"‖W − W'‖ (relative), {layer}; dashed: channels matched"),
               ("matched_correlation", f"matched channel correlation, {layer}"),
-              ("embedding_gap", "embedding gap, same image (relative)"),
-              ("self_D_over_different_D", "D(x, x) / mean D of different labels"))
-    for ax, (key, title) in zip(axes[0], panels):
-        for name, run in runs.items():
+              ("spread", "mean D between two images, one branch"))
+    for ax, (key, title) in zip(axes.flat, panels):
+        for colour, (name, run) in zip(("C0", "C1", "C2", "C3"), runs.items()):
+            label = f"{name.replace('_', ' ')} (rate {run['rate']:g})"
+            if key == "loss":
+                window = max(1, len(run["loss"]) // 10)
+                values = common.smooth(run["loss"], window)
+                ax.plot(np.arange(len(values)) + window, values, color=colour, lw=1, label=label)
+                continue
             steps = [c["step"] for c in run["checkpoints"]]
             values = [c[key][layer] if isinstance(c[key], dict) else c[key] for c in run["checkpoints"]]
-            ax.plot(steps, values, marker="o", ms=3, label=name.replace("_", " "))
+            ax.plot(steps, values, marker="o", ms=3, color=colour, label=label)
+            if key == "weight_distance":
+                ax.plot(steps, [c["aligned_weight_distance"].get(layer, np.nan) for c in run["checkpoints"]],
+                        ls="--", lw=1, color=colour)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("training step")
-    run = runs["untied_independent"]
-    axes[0, 0].plot([c["step"] for c in run["checkpoints"]], [c["displacement"][layer] for c in run["checkpoints"]],
-                    "k--", lw=1, label="‖W_t − W_0‖/‖W_0‖ (untied independent)")
+    axes[0, 1].axhline(0.5, color="black", lw=0.8)
+    axes[1, 2].set_yscale("log")
     axes[0, 0].legend(fontsize=7)
     return fig
 
 
 def summary(c) -> str:
-    """One line: raw and aligned weight distances, channel matching and the embedding gap at the end."""
-    u, same = "untied_independent", "untied_same_init"
+    """One line: accuracy, weight distances raw and matched, agreement of the branches, the collapse run."""
+    u, same, fast = "untied_independent", "untied_same_init", "untied_recipe_rate"
     aligned = c["aligned_weight_distance_end"][u]
     aligned = "n/a" if aligned is None else f"{aligned:.3f}"
-    return (f"{c['layer']} after {c['steps']} steps, untied from independent draws: relative ‖W−W'‖ "
-            f"{c['weight_distance_start'][u]:.3f} -> {c['weight_distance_end'][u]:.3f} ({aligned} after matching "
-            f"channels) while W moved {c['displacement_end'][u]:.3f} from its start, matched channel correlation {c['matched_correlation_end'][u]:.3f}, embedding gap "
-            f"{c['embedding_gap_end'][u]:.3f}; from one draw: ‖W−W'‖ {c['weight_distance_end'][same]:.3f}, gap "
-            f"{c['embedding_gap_end'][same]:.3f}; held-out accuracy {c['held_out_accuracy'][u]:.3f} / tied "
-            f"{c['held_out_accuracy']['tied']:.3f}{_shuffle_text(c)} (seed {c['seed']})")
+    return (f"{c['steps']} steps at rate {c['rate']:g}: held-out accuracy untied {c['held_out_accuracy'][u]:.3f}, "
+            f"tied {c['held_out_accuracy']['tied']:.3f}; {c['layer']} untied from independent draws: relative "
+            f"‖W−W'‖ {c['weight_distance_start'][u]:.3f} -> {c['weight_distance_end'][u]:.3f} ({aligned} after "
+            f"matching channels, matched correlation {c['matched_correlation_end'][u]:.3f}), D(x,x)/D(different) "
+            f"{c['self_D_over_different_D_start'][u]:.2f} -> {c['self_D_over_different_D_end'][u]:.2f}; from one "
+            f"draw: ‖W−W'‖ {c['weight_distance_end'][same]:.3f}; at the recipe's rate {c['recipe_rate']:g}: "
+            f"accuracy {c['held_out_accuracy'][fast]:.3f}, spread {c['spread_start'][fast]:.3g} -> "
+            f"{c['spread_end'][fast]:.3g}, offset share {c['offset_share_end'][fast]:.2f}{_shuffle_text(c)} "
+            f"(seed {c['seed']})")
 
 
 def _shuffle_text(c) -> str:
