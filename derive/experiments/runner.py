@@ -34,8 +34,8 @@ RESULT_FILE = "result.json"
 FIGURE_DPI = 110
 # Seconds each experiment computes at full size on a 2-core machine: only the order in which workers
 # take them depends on it (the longest first, so that they finish together).
-COST = {"branches": 35, "alexnet": 22, "dropout": 16, "sparsity": 11, "glorot": 3, "vanishing": 2, "loss": 1,
-        "convolution": 1}
+COST = {"branches": 74, "alexnet": 24, "dropout": 16, "sparsity": 11, "convolution": 3, "glorot": 2, "vanishing": 1,
+        "loss": 1}
 
 
 @dataclass(frozen=True)
