@@ -7,6 +7,7 @@ Markdown is the one source of every answer's prose. The LaTeX and Typst sheets a
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from importlib import resources
@@ -21,6 +22,12 @@ PANDOC_FORMATS = {"latex": "latex", "typst": "typst"}
 PANDOC_READER = "markdown-smart"
 # A paragraph that no answer contains: it separates fragments sent to pandoc in one call.
 SPLIT = "DERIVEFRAGMENTBOUNDARY"
+# A decimal comma in math is written 1{,}42 (LaTeX's way to keep the comma from adding a space).
+# Pandoc turns it into Typst's `1 \, 42`, where the comma is punctuation and is followed by a
+# space, the same output as for a list (1, 2); a marker carried through pandoc tells the two apart.
+_DECIMAL_COMMA = re.compile(r"(?<=\d)\{,\}(?=\d)")
+_TYPST_MARK = r"\mathrm{derivedecimalcomma}"
+_TYPST_MARKED = re.compile(r"\s*upright\(d e r i v e d e c i m a l c o m m a\)\s*")
 LATEX_TIMEOUT = 300
 
 
@@ -105,6 +112,8 @@ def convert(fragments: list[str], to: str) -> list[str]:
         if SPLIT in f:
             raise ValueError("a fragment contains the pandoc split marker")
     text = f"\n\n{SPLIT}\n\n".join(fragments)
+    if to == "typst":
+        text = _DECIMAL_COMMA.sub(lambda _: _TYPST_MARK, text)
     out = pypandoc.convert_text(text, PANDOC_FORMATS[to], format=PANDOC_READER,
                                 extra_args=["--wrap=preserve", "--columns=100"])
     parts = [p.strip("\n") for p in out.replace("\r\n", "\n").split(SPLIT)]
@@ -112,6 +121,8 @@ def convert(fragments: list[str], to: str) -> list[str]:
         raise RuntimeError(f"pandoc returned {len(parts)} fragments for {len(fragments)}")
     if to == "latex":
         parts = [p.strip() for p in parts]
+    else:  # a content block keeps the comma out of math spacing: 1,42 as one number
+        parts = [_TYPST_MARKED.sub("#[,]", p) for p in parts]
     return parts
 
 

@@ -107,3 +107,14 @@ def test_latex_engine_accepts_a_relative_path(tmp_path, monkeypatch):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "tiny.tex").write_text(TINY_TEX, encoding="utf-8")
     assert render.pdf_latex(Path("sub/tiny.tex")).exists()
+
+
+def test_typst_keeps_a_decimal_comma_tight_and_a_list_comma_spaced(tmp_path):
+    """1{,}42 is one number in Typst (no space after the comma); the comma of f(1, 2) stays punctuation."""
+    typ = render.convert([r"Écart $1{,}42 \times 10^{-7}$, couple $f(1, 2)$."], "typst")[0]
+    assert "1#[,]42" in typ and r"1 \, 2" in typ
+    assert render.convert([r"$1{,}42$"], "latex")[0] == r"\(1{,}42\)"
+    src = tmp_path / "comma.typ"
+    src.write_text(typ + "\n", encoding="utf-8")
+    text = _text(render.pdf_typst(src))
+    assert "1,42" in text and "1, 42" not in text
