@@ -14,7 +14,7 @@ ROWS = ("weight_distance_start", "weight_distance_end", "aligned_weight_distance
 LABELS = {
     "weight_distance_start": {"fr": "distance relative des poids, au départ", "en": "relative weight distance, at the start"},
     "weight_distance_end": {"fr": "distance relative des poids, à la fin", "en": "relative weight distance, at the end"},
-    "aligned_weight_distance_end": {"fr": "la même, filtres appariés", "en": "the same, filters matched"},
+    "aligned_weight_distance_end": {"fr": "la même, après appariement des filtres", "en": "the same, filters matched"},
     "displacement_end": {"fr": "déplacement relatif des poids depuis le départ",
                          "en": "relative displacement of the weights since the start"},
     "matched_correlation_start": {"fr": "corrélation des filtres appariés, au départ",
@@ -28,7 +28,7 @@ LABELS = {
     "self_D_over_different_D_end": {"fr": "$D(x, x)$ / $D$ moyen entre classes différentes, à la fin",
                                     "en": "$D(x, x)$ / mean $D$ of different classes, at the end"},
     "auc_end": {"fr": "AUC de vérification au test, à la fin", "en": "verification AUC on held-out pairs, at the end"},
-    "held_out_accuracy": {"fr": "précision de vérification au test", "en": "verification accuracy on held-out pairs"},
+    "held_out_accuracy": {"fr": "taux de réussite en vérification au test", "en": "verification accuracy on held-out pairs"},
 }
 SAME_FUNCTION = 1e-5  # a permutation of filters changes the output by (float32) rounding only
 SIGMAS = 3  # "above chance": accuracy more than 3 binomial standard errors above 1/2 on the balanced test pairs

@@ -17,7 +17,7 @@ def check(ctx) -> list:
     """The engine's loss matches its closed form, the hinge stops at D = 1, pair shares match theory."""
     c = ctx["c"]
     return [
-        Check({"fr": "perte et gradient du moteur = formes fermées (paires placées à des distances choisies)",
+        Check({"fr": "perte et gradient du moteur = formules analytiques (paires placées à des distances choisies)",
                "en": "the engine's loss and gradient = closed forms (pairs placed at chosen distances)"},
               c["max_error_vs_closed_form"] < 1e-12, f"max |Δ| = {c['max_error_vs_closed_form']:.1e}"),
         Check({"fr": "la charnière cesse d'agir en D = 1, soit une distance euclidienne de √2",

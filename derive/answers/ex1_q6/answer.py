@@ -24,6 +24,6 @@ def solve(inputs) -> dict:
 def check(ctx) -> list:
     """The closed form of E[D] under dropout agrees with the Monte Carlo mean over masks."""
     c = ctx["c"]
-    return [Check({"fr": "espérance de $D$ sous dropout : forme fermée = moyenne de Monte-Carlo sur les masques",
+    return [Check({"fr": "espérance de $D$ sous dropout : formule analytique = moyenne de Monte-Carlo sur les masques",
                    "en": "expected $D$ under dropout: closed form = Monte Carlo mean over masks"},
                   c["max_z_score"] < Z_LIMIT, f"z ≤ {c['max_z_score']:.2f}, {c['mc_draws']} draws")]

@@ -13,7 +13,7 @@ NAMES = {
     "tanh_standard": {"fr": "tanh, initialisation standard", "en": "tanh, standard initialisation"},
     "relu_he": {"fr": "1. ReLU, initialisation de He", "en": "1. ReLU, He initialisation"},
     "tanh_normalized": {"fr": "2. tanh, initialisation normalisée", "en": "2. tanh, normalised initialisation"},
-    "sigmoid_batchnorm": {"fr": "3. sigmoïde + batch normalization", "en": "3. sigmoid + batch normalisation"},
+    "sigmoid_batchnorm": {"fr": "3. sigmoïde + normalisation par lots", "en": "3. sigmoid + batch normalisation"},
     "sigmoid_residual": {"fr": "4. sigmoïde + connexions résiduelles", "en": "4. sigmoid + residual connections"},
 }
 # A first/last ratio of gradient spread above this is "no vanishing" for the sheet's wording.

@@ -29,7 +29,7 @@ def solve(inputs) -> dict:
 def check(ctx) -> list:
     """Each measured ratio lies within a factor 2 of its linear-regime prediction."""
     return [
-        Check({"fr": f"rapport des dispersions (couche 1 / couche {ctx['c']['hidden_layers']}) à un facteur 2 de la prédiction linéaire, initialisation {fr}",
+        Check({"fr": f"rapport des dispersions (couche 1 / couche {ctx['c']['hidden_layers']}) à un facteur 2 près de la prédiction linéaire, initialisation {fr}",
                "en": f"spread ratio (layer 1 / layer {ctx['c']['hidden_layers']}) within a factor 2 of the linear prediction, {en} initialisation"},
               0.5 < measured / predicted < 2, f"{measured:.3f} vs {predicted:.3f}")
         for fr, en, measured, predicted in (("standard", "standard", ctx["std"], ctx["std_pred"]),
