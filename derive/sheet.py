@@ -205,7 +205,7 @@ def solve_all(spec, figdir: Path, progress=None, cache_dir=None, pool=None) -> t
         checks = unit.check(context)
         failed = [c for c in checks if not c.ok]
         if failed:
-            raise BuildFailed("; ".join(f"{unit.id}: check failed: {c.text('en')} ({c.detail})" for c in failed))
+            raise BuildFailed("; ".join(f"{unit.id}: check failed: {c.text('en')} ({c.note('en')})" for c in failed))
         solved.append(Solved(unit, context, checks))
     return solved, inputs
 

@@ -84,6 +84,17 @@ def test_markdown_has_every_question_heading_and_no_placeholder(built):
     assert not re.search(r"[^\n]\n!\[", md)
 
 
+def test_french_sheet_writes_its_checks_and_references_in_french(built):
+    """The numbers behind each check use the decimal comma and French words; titles ending in ? get no extra dot."""
+    md = (built / "corrige.fr.md").read_text(encoding="utf-8")
+    checks = md[md.index("**Contrôles**"):md.index("**Pour reproduire")]
+    details = re.findall(r"\(([^()]*\d[^()]*)\)\.$", checks, re.M)
+    assert len(details) >= 10
+    for d in details:
+        assert not re.search(r"\d\.\d|\b(entries|draws|steps|vs|gap)\b", d), d
+    assert "?." not in md[md.index("## Références"):]
+
+
 def test_latex_is_a_complete_document(built):
     tex = (built / "corrige.fr.tex").read_text(encoding="utf-8")
     assert tex.startswith("%") and r"\begin{document}" in tex and tex.rstrip().endswith(r"\end{document}")

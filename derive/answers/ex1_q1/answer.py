@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from derive import derivation
-from derive.answers import Check
+from derive.answers import Check, fmt, localised, num
 from derive.answers.gradients import certified, present
 
 
@@ -40,7 +40,7 @@ def check(ctx) -> list:
         Check({"fr": "certificat : formules de la couche de sortie = différences finies, rétropropagation, autograd",
                "en": "certificate: the output layer's formulas = finite differences, backprop, autograd"},
               ctx["cert"]["ok"] and ctx["tcert"]["ok"],
-              f"{ctx['cert']['checked'] + ctx['tcert']['checked']} entries"),
+              localised(lambda lang: f"{num(ctx['cert']['checked'] + ctx['tcert']['checked'], lang)} " + {"fr": "coefficients", "en": "entries"}[lang])),
         Check({"fr": "trois cas de la charnière, nul seulement hors de la marge",
                "en": "three hinge cases, zero only outside the margin"},
               len(w.cases) == 3 and zero == ["different_outside_margin"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive import derivation
-from derive.answers import Check
+from derive.answers import Check, fmt, localised, num
 from derive.answers.gradients import certified, present
 
 
@@ -37,7 +37,7 @@ def check(ctx) -> list:
     outside = next(c for c in w.cases if c.name == "different_outside_margin")
     checks = [Check({"fr": "certificat : formules de L5 (et de ses pentes) = différences finies, rétropropagation, autograd",
                      "en": "certificate: L5's formulas (and its slopes') = finite differences, backprop, autograd"},
-                    ctx["cert"]["ok"] and ctx["tcert"]["ok"], f"{ctx['cert']['checked'] + ctx['tcert']['checked']} entries"),
+                    ctx["cert"]["ok"] and ctx["tcert"]["ok"], localised(lambda lang: f"{num(ctx['cert']['checked'] + ctx['tcert']['checked'], lang)} " + {"fr": "coefficients", "en": "entries"}[lang])),
               Check({"fr": "le gradient de L5 est nul hors de la marge", "en": "L5's gradient is zero outside the margin"},
                     outside.expr == 0, "")]
     if ctx["activation"] == "prelu":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from derive import figures
-from derive.answers import Check
+from derive.answers import Check, fmt, localised, num
 
 
 def solve(inputs) -> dict:
@@ -53,10 +53,10 @@ def check(ctx) -> list:
     return [
         Check({"fr": "le compte de chaque couche égale un recompte indépendant à partir des formes",
                "en": "each layer's count equals an independent recount from the shapes"},
-              mine == theirs, " + ".join(map(str, mine))),
+              mine == theirs, localised(lambda lang: " + ".join(num(m, lang) for m in mine))),
         Check({"fr": "total du réseau = nombre de jeux de poids × total d'une branche",
                "en": "network total = number of weight sets × one branch's total"},
-              report["total_params"] == branches * sum(mine), f"{report['total_params']} = {branches} × {sum(mine)}"),
+              report["total_params"] == branches * sum(mine), localised(lambda lang: f"{num(report['total_params'], lang)} = {branches} × {num(sum(mine), lang)}")),
         Check({"fr": "les totaux sous chaque convention (partage, PReLU) égalent le recompte",
                "en": "the totals under every convention (sharing, PReLU) equal the recount"}, alt),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from derive.answers import Check
+from derive.answers import Check, fmt, localised, num
 
 RUNS = ("untied_independent", "tied", "untied_same_init", "untied_recipe_rate")
 # Rows of the sheet's table, in order (conclusion keys).
@@ -83,5 +83,7 @@ def check(ctx) -> list:
         checks.append(Check({"fr": "permuter les filtres change les poids mais pas la sortie du réseau",
                              "en": "permuting the filters changes the weights but not the network's output"},
                             c["permutation_output_change"] < SAME_FUNCTION and c["permutation_weight_distance"] > 0.1,
-                            f"{c['permutation_weight_distance']:.2f}, {c['permutation_output_change']:.1e}"))
+                            localised(lambda lang: {"fr": "poids éloignés de {}, sortie modifiée de {}", "en": "weights moved by {}, output by {}"}[lang]
+                                      .format(fmt(c['permutation_weight_distance'], '.2f', lang),
+                                              fmt(c['permutation_output_change'], '.1e', lang)))))
     return checks

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from derive.answers import Check
+from derive.answers import Check, fmt, localised, num
 
 Z_LIMIT = 4.0  # a Monte Carlo mean more than 4 standard errors from the closed form would refute it
 
@@ -26,4 +26,5 @@ def check(ctx) -> list:
     c = ctx["c"]
     return [Check({"fr": "espérance de $D$ sous dropout : formule analytique = moyenne de Monte-Carlo sur les masques",
                    "en": "expected $D$ under dropout: closed form = Monte Carlo mean over masks"},
-                  c["max_z_score"] < Z_LIMIT, f"z ≤ {c['max_z_score']:.2f}, {c['mc_draws']} draws")]
+                  c["max_z_score"] < Z_LIMIT, localised(lambda lang: f"z ≤ {fmt(c['max_z_score'], '.2f', lang)}"
+                            + {"fr": " ; {} tirages", "en": ", {} draws"}[lang].format(num(c['mc_draws'], lang))))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive import derivation
-from derive.answers import Check
+from derive.answers import Check, fmt, localised, num
 from derive.answers.gradients import certified, present
 
 
@@ -31,7 +31,7 @@ def check(ctx) -> list:
     return [
         Check({"fr": "certificat : gradients de la pénalité (deux lectures) = différences finies, rétropropagation",
                "en": "certificate: the penalty's gradients (both readings) = finite differences, backprop"},
-              ctx["cert"]["ok"], f"{ctx['cert']['checked']} entries"),
+              ctx["cert"]["ok"], localised(lambda lang: f"{num(ctx['cert']['checked'], lang)} " + {"fr": "coefficients", "en": "entries"}[lang])),
         Check({"fr": "lecture littérale : gradient défini seulement sur un domaine ; lecture sigmoïde : partout",
                "en": "literal reading: gradient defined only on a domain; sigmoid reading: everywhere"},
               lit.condition != sp.true and sig.condition == sp.true),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from derive.answers import Check
+from derive.answers import Check, fmt, localised, num
 
 SAME = 1e-12  # two float64 implementations of one recurrence agree to rounding
 CLEARLY = 0.95  # momentum counts as faster when its final loss is below this share of plain SGD's
@@ -30,8 +30,9 @@ def check(ctx) -> list:
                "en": "AlexNet's rule = momentum on $L + \\tfrac{\\lambda}{2}\\lVert w \\rVert^2$, step by step (float64)"},
               c["max_relative_gap_momentum_on_regularised_loss"] < SAME
               and (torch_gap is None or torch_gap < SAME),
-              f"{c['replay_steps']} steps, max gap {c['max_relative_gap_momentum_on_regularised_loss']:.1e}"),
+              localised(lambda lang: {"fr": "{} pas, écart maximal {}", "en": "{} steps, max gap {}"}[lang].format(
+                  c['replay_steps'], fmt(c['max_relative_gap_momentum_on_regularised_loss'], '.1e', lang)))),
         Check({"fr": "avec $\\lambda \\lVert w \\rVert^2$ au lieu de $\\tfrac{\\lambda}{2}\\lVert w \\rVert^2$, les trajectoires diffèrent",
                "en": "with $\\lambda \\lVert w \\rVert^2$ instead of $\\tfrac{\\lambda}{2}\\lVert w \\rVert^2$ the trajectories differ"},
-              c["max_relative_gap_wrong_coefficient"] > DIFFERENT, f"{c['max_relative_gap_wrong_coefficient']:.1e}"),
+              c["max_relative_gap_wrong_coefficient"] > DIFFERENT, localised(lambda lang: fmt(c['max_relative_gap_wrong_coefficient'], '.1e', lang))),
     ]
