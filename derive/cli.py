@@ -297,8 +297,8 @@ def train_command(spec_path, shared, prelu, data_source, images, steps, batch, l
     options = {"momentum": momentum, "weight_decay": weight_decay, "decay": decay} if opt_name == "alexnet" else {}
     opt = train.optimizer(opt_name, lr, **options)
     net = network.Network(net_spec, dtype=np.float32, init=init, seed=seed, dropout=dropout, threads=threads)
-    train_set = labelled_images(source, images, seed, "train")
-    test_set = labelled_images(source, min(images, 2000), seed, "test")
+    train_set = labelled_images(source, images, seed, "train", net_spec.input)
+    test_set = labelled_images(source, min(images, 2000), seed, "test", net_spec.input)
     with click.progressbar(length=steps, label="training", file=sys.stderr, hidden=not sys.stderr.isatty(),
                            item_show_func=lambda e: e and f"loss {e['loss']:.4f}") as bar:
         record = train.fit(net, train_set, test_set, steps=steps, batch=batch, opt=opt, same_share=same_share,

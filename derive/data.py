@@ -236,17 +236,24 @@ def parse_data(text) -> DataSource:
     return DataSource("cifar10", path)
 
 
-def labelled_images(source, n: int, seed: int, split: str = "train"):
-    """``n`` colour images (N, 32, 32, 3) with labels from a source: generated, or n drawn from CIFAR-10.
+def labelled_images(source, n: int, seed: int, split: str = "train", shape=(32, 32, 3)):
+    """``n`` images of ``shape`` (H, W, C) with labels from a source: generated, or n drawn from CIFAR-10.
 
-    Shapeset draws a different set for each split (the held-out seed is offset); CIFAR-10 reads the
-    training batches or ``test_batch`` and keeps n images picked by the seed, in file order.
+    Shapeset draws square grey or colour images at the size asked, a different set for each split
+    (the held-out seed is offset); CIFAR-10 (32x32x3 only) reads the training batches or
+    ``test_batch`` and keeps n images picked by the seed, in file order.
     """
     source = parse_data(source)
     if split not in ("train", "test"):
         raise DeriveError(f"unknown split '{split}' (expected train or test)")
+    h, w, c = shape
     if source.kind == "shapeset":
-        return shapeset(n, seed=seed + (TEST_SEED_OFFSET if split == "test" else 0), color=True)
+        if h != w or c not in (1, 3) or h < 8:
+            raise DeriveError(f"the Shapeset generator draws square grey or colour images of side 8 or more, "
+                              f"not {h}x{w}x{c} (the spec's input)")
+        return shapeset(n, seed=seed + (TEST_SEED_OFFSET if split == "test" else 0), size=h, color=c == 3)
+    if (h, w, c) != (32, 32, 3):
+        raise DeriveError(f"{source.path}: CIFAR-10 images are 32x32x3, the spec's input is {h}x{w}x{c}")
     x, y = load_cifar10(source.path, split=split)
     if len(x) < n:
         raise DeriveError(f"{source.path}: {len(x)} {split} images, {n} are needed")

@@ -173,3 +173,14 @@ def test_labelled_images_by_split(tmp_path):
         data.labelled_images(f"cifar10:{tmp_path}", 31, 0)
     with pytest.raises(DeriveError, match="unknown split"):
         data.labelled_images("shapeset", 2, 0, "validation")
+
+
+def test_labelled_images_take_the_spec_input_shape(tmp_path):
+    x, y = data.labelled_images("shapeset", 6, 2, shape=(28, 28, 1))
+    assert x.shape == (6, 28, 28, 1) and np.array_equal(x, data.shapeset(6, seed=2, size=28, color=False)[0])
+    for shape, message in (((20, 24, 3), "square"), ((8, 8, 2), "grey or colour"), ((4, 4, 3), "8 or more")):
+        with pytest.raises(DeriveError, match=message):
+            data.labelled_images("shapeset", 2, 0, shape=shape)
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0] * 4}))
+    with pytest.raises(DeriveError, match="CIFAR-10 images are 32x32x3, the spec's input is 28x28x1"):
+        data.labelled_images(f"cifar10:{tmp_path}", 2, 0, shape=(28, 28, 1))

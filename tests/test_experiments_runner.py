@@ -161,14 +161,14 @@ def test_experiments_share_one_read_only_draw_of_their_data(tmp_path):
     from derive.experiments import common
     from derive.experiments.runner import Context
 
-    ctx = Context("demo", 0, True, {}, data=parse_data("shapeset"))
+    ctx = Context("demo", 0, True, {}, spec=default_spec(), data=parse_data("shapeset"))
     first, again = common.exam_data(ctx, 40, 20), common.exam_data(ctx, 40, 20)
     assert all(a is b for a, b in zip(first, again))
     assert not any(a.flags.writeable for a in first)
     assert first[0].shape == (40, 32, 32, 3) and first[2].shape == (20, 32, 32, 3)
     write_cifar_batch(tmp_path / "data_batch_1", 60)
     write_cifar_batch(tmp_path / "test_batch", 30)
-    cifar = Context("demo", 0, True, {}, data=parse_data(f"cifar10:{tmp_path}"))
+    cifar = Context("demo", 0, True, {}, spec=default_spec(), data=parse_data(f"cifar10:{tmp_path}"))
     before = common.exam_data(cifar, 40, 20)
     write_cifar_batch(tmp_path / "data_batch_2", 60, seed=1)  # new files: a new set
     after = common.exam_data(cifar, 40, 20)

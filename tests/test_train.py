@@ -190,6 +190,18 @@ def test_train_command_prints_a_summary_and_a_deterministic_log(tmp_path):
     assert {"loss_first", "loss_last", "held_out"} <= set(log)
 
 
+def test_train_command_draws_images_at_the_spec_input_size(tmp_path):
+    from click.testing import CliRunner
+
+    from derive.cli import cli
+
+    (tmp_path / "grey.toml").write_text(TINY)  # 8x8x1 input: Shapeset draws grey 8x8 images
+    result = CliRunner().invoke(cli, ["train", "--spec", str(tmp_path / "grey.toml"), "--steps", "2",
+                                      "--images", "40", "--batch", "4"])
+    assert result.exit_code == 0, result.output
+    assert "loss: first" in result.stdout
+
+
 @pytest.mark.parametrize("args,message", [
     (["--steps", "0"], "--steps"),
     (["--dropout", "L5"], "LAYER=RATE"),

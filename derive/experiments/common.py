@@ -72,15 +72,15 @@ def exam_data(ctx, n_train: int, n_test: int):
     Several experiments train on the same sets: a process draws each set once and hands out
     read-only arrays (the source's key holds its files' sizes and times, so new files are new sets).
     """
-    return _exam_data(ctx.data, json.dumps(ctx.data.key()), n_train, n_test, ctx.seed)
+    return _exam_data(ctx.data, json.dumps(ctx.data.key()), n_train, n_test, ctx.seed, ctx.spec.input)
 
 
 @functools.lru_cache(maxsize=2)
-def _exam_data(source, source_key: str, n_train: int, n_test: int, seed: int):
+def _exam_data(source, source_key: str, n_train: int, n_test: int, seed: int, shape: tuple):
     from derive import train
 
-    (x, y), (xt, yt), _ = train.standardised(labelled_images(source, n_train, seed, "train"),
-                                             labelled_images(source, n_test, seed, "test"))
+    (x, y), (xt, yt), _ = train.standardised(labelled_images(source, n_train, seed, "train", shape),
+                                             labelled_images(source, n_test, seed, "test", shape))
     for array in (x, y, xt, yt):
         array.setflags(write=False)
     return x, y, xt, yt

@@ -134,7 +134,7 @@ def _collapsed(ctx, n_pairs: int) -> dict:
     for key in list(net.params):
         if key.split(".")[0].rstrip("'") == last:
             net.params[key][...] = 0.0
-    x, y = common.labelled_images(ctx.data, 4 * n_pairs, ctx.seed)
+    x, y = common.labelled_images(ctx.data, 4 * n_pairs, ctx.seed, shape=ctx.spec.input)
     from derive import data
 
     i, j, l = data.pair_indices(y, n_pairs, same_share=0.0, rng=ctx.rng(4))
@@ -146,7 +146,7 @@ def _collapsed(ctx, n_pairs: int) -> dict:
 
 
 def _same_label_share(ctx, n_images: int, n_pairs: int) -> dict:
-    _, y = common.labelled_images(ctx.data, n_images, ctx.seed)
+    _, y = common.labelled_images(ctx.data, n_images, ctx.seed, shape=ctx.spec.input)
     _, counts = np.unique(y, return_counts=True)
     p = counts / counts.sum()
     rng = ctx.rng(5)
