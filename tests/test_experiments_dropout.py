@@ -65,3 +65,16 @@ def test_training_experiments_are_deterministic(result, tmp_path):
     again = experiments.run("dropout", seed=0, quick=True, cache_dir=tmp_path, force=True)
     assert (again.directory / "result.json").read_bytes() == (result.directory / "result.json").read_bytes()
     assert [p.read_bytes() for p in again.figures] == [p.read_bytes() for p in result.figures]
+
+
+def test_monte_carlo_on_a_branch_that_is_all_top():
+    from derive.experiments import common
+    from derive.spec import parse
+
+    spec = parse('input = [4, 4, 1]\nshared_weights = true\n'
+                 '[[layer]]\nname = "H"\ntype = "dense"\nunits = 6\nactivation = "relu"\n'
+                 '[[layer]]\nname = "E"\ntype = "dense"\nunits = 3\nactivation = "linear"\n')
+    net = common.network(spec, 0)
+    images = np.random.default_rng(1).standard_normal((2, 4, 4, 1)).astype(np.float32)
+    mc = dropout._monte_carlo(net, spec, images, 0.5, 0.5, 2000, 0)
+    assert len(mc["images"]) == 2 and all(abs(row["z"]) < 5 and row["sem"] > 0 for row in mc["images"])

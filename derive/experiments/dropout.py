@@ -87,8 +87,9 @@ def _head(net, spec, p5: float, p6: float):
 
 def _monte_carlo(net, spec, images, p5: float, p6: float, draws: int, seed: int) -> dict:
     """D between the branches for each image repeated ``draws`` times, against the closed form."""
-    entry_layer = spec.layers[-3].name
-    h = net.forward(images, images, np.zeros(len(images), np.int64)).out[0][entry_layer]
+    h = images  # a branch of two layers is all top: the head starts at the image
+    if len(spec.layers) > 2:
+        h = net.forward(images, images, np.zeros(len(images), np.int64)).out[0][spec.layers[-3].name]
     head = _head(net, spec, p5, p6)
     head.rng = np.random.default_rng([seed, 11])
     h = h.reshape((len(h),) + tuple(head.spec.input))
