@@ -228,10 +228,14 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     if engine not in render.ENGINES:
         raise DeriveError(f"unknown PDF engine '{engine}' (expected one of {', '.join(render.ENGINES)})")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DeriveError(f"{out}: exists and is not a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent.resolve()))
+    for folder in (out, cache_dir, evidence):
+        if folder is not None:
+            _check_folder(Path(folder))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent.resolve()))
+    except OSError as exc:
+        raise DeriveError(f"{out}: cannot write the sheet there ({exc.strerror})") from None
     try:
         workers = default_count() if workers is None else workers
         with Pool(workers) if workers else contextlib.nullcontext() as pool:
@@ -263,6 +267,17 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
         return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_folder(path: Path) -> None:
+    """Refuse, before hours of work, a folder that is a file or lies under a file or a read-only folder."""
+    if path.exists() and not path.is_dir():
+        raise DeriveError(f"{path}: exists and is not a folder")
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise DeriveError(f"{path}: cannot be a folder, {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DeriveError(f"{path}: cannot write there ({existing} is not writable)")
 
 
 def _write(path: Path, text: str) -> Path:

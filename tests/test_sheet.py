@@ -2,6 +2,8 @@
 
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -186,6 +188,24 @@ def test_cli_refuses_an_output_path_that_is_a_file(tmp_path):
     result = CliRunner().invoke(cli, ["sheet", "--format", "md", "--out", str(target)])
     assert result.exit_code == 2 and "is not a folder" in result.output
     assert target.read_text(encoding="utf-8") == "x"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "{file}/sub"], "{file} is a file"),
+    (["--out", "{dir}/o", "--cache", "{file}"], "{file}: exists and is not a folder"),
+    (["--out", "{dir}/o", "--cache", "{file}/cache"], "{file} is a file"),
+    (["--out", "{dir}/o", "--evidence", "{file}"], "{file}: exists and is not a folder"),
+])
+def test_cli_refuses_folders_it_cannot_write_before_any_work(tmp_path, args, message):
+    target = tmp_path / "file"
+    target.write_text("x", encoding="utf-8")
+    args = [a.format(file=target, dir=tmp_path) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "derive", "sheet", "--format", "md", *args],
+                          capture_output=True, text=True, timeout=60)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("derive: error:")]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert message.format(file=target) in lines[0] and "Traceback" not in proc.stderr
+    assert target.read_text(encoding="utf-8") == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_cli_writes_the_sheet_and_names_the_files(tmp_path, cache_dir):
