@@ -16,6 +16,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from derive.errors import DeriveError
+
 DEFAULT_DIR = Path(".derive-cache")
 
 
@@ -67,6 +69,18 @@ def key(spec, seed: int, modules=None, **options) -> str:
     canon = json.dumps({"spec": dataclasses.asdict(spec) | {"source": None}, "seed": seed, "options": options,
                         "version": __version__, "code": code_version(modules)}, sort_keys=True, default=list)
     return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def check_folder(path: str | Path) -> None:
+    """Refuse, before any long computation, a folder that is a file or lies under a file or a read-only folder."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise DeriveError(f"{path}: exists and is not a folder")
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise DeriveError(f"{path}: cannot be a folder, {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DeriveError(f"{path}: cannot write there ({existing} is not writable)")
 
 
 def cached(name: str, key_: str, compute, directory: str | Path | None = None) -> dict:

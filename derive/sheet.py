@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from derive import answers, render
+from derive import answers, cache, render
 from derive.errors import DeriveError
 
 FORMATS = ("md", "tex", "typ", "pdf")
@@ -230,7 +230,7 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     out = Path(out)
     for folder in (out, cache_dir, evidence):
         if folder is not None:
-            _check_folder(Path(folder))
+            cache.check_folder(folder)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent.resolve()))
@@ -267,17 +267,6 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
         return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _check_folder(path: Path) -> None:
-    """Refuse, before hours of work, a folder that is a file or lies under a file or a read-only folder."""
-    if path.exists() and not path.is_dir():
-        raise DeriveError(f"{path}: exists and is not a folder")
-    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise DeriveError(f"{path}: cannot be a folder, {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise DeriveError(f"{path}: cannot write there ({existing} is not writable)")
 
 
 def _write(path: Path, text: str) -> Path:

@@ -76,6 +76,14 @@ def test_bad_input_is_one_clear_error(tmp_path, call, message):
     assert not (tmp_path / "nope").exists()
 
 
+@pytest.mark.parametrize("where, message", [("file", "exists and is not a folder"), ("file/sub", "is a file")])
+def test_a_cache_folder_that_cannot_be_one_is_refused_before_running(tmp_path, where, message):
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(DeriveError, match=message):
+        experiments.run(FAST, quick=True, cache_dir=tmp_path / where)
+    assert (tmp_path / "file").read_text(encoding="utf-8") == "x"
+
+
 def test_json_writer_is_plain_and_sorted():
     import numpy as np
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from derive import __version__
+from derive import __version__, cache
 from derive.errors import DeriveError
 
 NAMES = ("branches", "loss", "dropout", "sparsity", "convolution", "vanishing", "glorot", "alexnet")
@@ -193,6 +193,12 @@ def run_all(names=None, *, spec=None, seed: int = 0, quick: bool = False, data: 
     for name in names:
         _module(name)  # an unknown name is rejected before anything runs
     jobs = [plan(name, spec, seed, quick, data, cache_dir) for name in dict.fromkeys(names)]
+    root = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    cache.check_folder(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DeriveError(f"{root}: cannot create the cache folder ({exc.strerror})") from None
     results = {job.name: None if force else load(job) for job in jobs}
     todo = sorted((job for job in jobs if results[job.name] is None), key=lambda j: -COST.get(j.name, 0))
 
