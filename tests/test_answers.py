@@ -100,6 +100,24 @@ def test_parameter_count_follows_another_spec(tmp_path):
     assert all(c.ok for c in _unit("ex1.q3").check(ctx))
 
 
+def _q2_check(activation: str, claimed: str):
+    """Q2's checks on the derivation of a spec whose top layers are named F1 and F2, not L5 and L6."""
+    from derive import derivation
+
+    net = spec.parse(f'input = [4, 4, 1]\nprelu = "scalar"\n[[layer]]\nname = "F1"\ntype = "dense"\nunits = 3\n'
+                     f'activation = "{activation}"\n[[layer]]\nname = "F2"\ntype = "dense"\nunits = 2\n'
+                     'activation = "linear"\n', "named.toml")
+    cert = {"ok": True, "checked": 1}
+    ctx = {"layer": "F1", "activation": claimed, "cert": cert, "tcert": cert,
+           "objects": {"untied": derivation.derive(net, "L5", shared=False)}}
+    return _unit("ex1.q2").check(ctx)
+
+
+def test_q2_finds_the_prelu_factor_whatever_the_layer_is_named():
+    assert all(c.ok for c in _q2_check("prelu", "prelu"))
+    assert not all(c.ok for c in _q2_check("tanh", "prelu"))  # no PReLU factor in the gradient: the check fails
+
+
 def test_convolution_check_fails_when_the_engine_flips_its_kernel():
     unit = _unit("ex2.q3")
     good = {"max_error_vs_correlate": 1e-16, "max_error_vs_convolve_flipped": 1e-16,

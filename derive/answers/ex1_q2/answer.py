@@ -5,6 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive import derivation
+from derive.graph import label
 from derive.answers import Check, fmt, localised, num
 from derive.answers.gradients import certified, present
 
@@ -32,8 +33,11 @@ def solve(inputs) -> dict:
 
 def check(ctx) -> list:
     """The activation's derivative appears as a factor, and the result vanishes outside the margin."""
-    w = ctx["objects"]["untied"].results[0]
-    pieces = [p for p in w.expr.atoms(sp.Piecewise) if any(str(c).count("o5") for _, c in p.args)]
+    untied = ctx["objects"]["untied"]
+    w = untied.results[0]
+    # the lower layer's pre-activation as the graph names it: o5 for L5, oF1 for a layer named F1
+    pre = next(name for name, (letter, lab, _) in untied.notation.items() if letter == "o" and lab == label(ctx["layer"]))
+    pieces = [p for p in w.expr.atoms(sp.Piecewise) if any(f"{pre}[" in str(c) for _, c in p.args)]
     outside = next(c for c in w.cases if c.name == "different_outside_margin")
     checks = [Check({"fr": "certificat : formules de L5 (et de ses pentes) = différences finies, rétropropagation, autograd",
                      "en": "certificate: L5's formulas (and its slopes') = finite differences, backprop, autograd"},
