@@ -48,3 +48,14 @@ def test_four_training_runs_with_weight_norms(result):
         assert all(math.isfinite(v) for v in run["loss"])
         assert run["checkpoints"][0]["step"] == 0 and run["checkpoints"][-1]["step"] == result.sizes["steps"]
     assert result.conclusion["decay_only_shrink_per_step"] == pytest.approx(1 - 0.0005 * result.conclusion["lr"])
+
+
+def test_pytorch_step_takes_a_scalar_prelu_slope():
+    pytest.importorskip("torch")
+    import numpy as np
+
+    params = {"L5.a": np.array(0.25), "L5.W": np.ones((2, 3))}
+    step = alexnet._torch_sgd(params, lambda k: k.endswith(".W"))
+    step({"L5.a": np.array(1.0), "L5.W": np.zeros((2, 3))})
+    assert params["L5.a"].shape == () and params["L5.a"] == pytest.approx(0.25 - alexnet.EPS)
+    assert np.allclose(params["L5.W"], 1 - alexnet.EPS * alexnet.LAMBDA)

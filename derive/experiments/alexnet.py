@@ -120,7 +120,7 @@ def _torch_sgd(params, decays):
 
     def step(grads):
         for k, t in tensors.items():
-            t.grad = torch.from_numpy(np.ascontiguousarray(grads[k]))
+            t.grad = torch.from_numpy(np.ascontiguousarray(grads[k]).reshape(t.shape))  # ascontiguousarray makes a 0-d slope 1-d
         with torch.no_grad():
             opt.step()
 
