@@ -126,6 +126,20 @@ def top(spec) -> tuple[str, object, object, int]:
     return below, layers[-2], layers[-1], width
 
 
+def prose_names(spec) -> dict:
+    """How the sheet's prose names the top: layer names (below, lower, upper) and their notation labels.
+
+    ``b``, ``l``, ``u`` are the superscripts of s, o and a; ``w_lower`` and ``w_upper`` those of the two
+    weight families; ``flat`` says whether the lower dense layer's input is a flattened map or image.
+    """
+    below, lower, upper, _ = top(spec)
+    b = label(below) if below else "0"
+    lo, up = label(lower.name), label(upper.name)
+    below_type = next((x.type for x in spec.layers if x.name == below), None)
+    return {"below": below, "lower": lower.name, "upper": upper.name, "b": b, "l": lo, "u": up,
+            "w_lower": _pair(b, lo, ""), "w_upper": _pair(lo, up, ""), "flat": below_type != "dense"}
+
+
 def _ident(name: str) -> str:
     return name.replace("-", "_")
 

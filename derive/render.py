@@ -69,6 +69,18 @@ def primed(name: str) -> str:
     return f"{head}'{name[len(head):]}" if head == "L" and head != name else f"{name}'"
 
 
+# How the prose names an activation that has no parameter, per language.
+ACTIVATION_NAMES = {
+    "en": {"relu": "ReLU", "linear": "the linear output", "tanh": "tanh", "sigmoid": "the sigmoid"},
+    "fr": {"relu": "ReLU", "linear": "la sortie linéaire", "tanh": "tanh", "sigmoid": "la sigmoïde"},
+}
+
+
+def activation_name(name: str, lang: str = "en") -> str:
+    """An activation's name for running text in one language."""
+    return ACTIVATION_NAMES[lang][name]
+
+
 def environment(*roots: Path) -> jinja2.Environment:
     """A strict Jinja environment over the given template folders (undefined names are errors)."""
     env = jinja2.Environment(
@@ -79,7 +91,8 @@ def environment(*roots: Path) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters.update(num=num, mnum=mnum, points=points, tex_escape=tex_escape, typ_escape=typ_escape, primed=primed)
+    env.filters.update(num=num, mnum=mnum, points=points, tex_escape=tex_escape, typ_escape=typ_escape, primed=primed,
+                       activation_name=activation_name)
     return env
 
 

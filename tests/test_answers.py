@@ -204,3 +204,100 @@ def test_q4_control_check_fails_when_tied_branches_differ():
     unit = _unit("ex1.q4")
     ctx = {"c": bad}
     assert not all(c.ok for c in unit.check(ctx))
+
+
+# --- Other specs: the prose names the spec's layers and follows its settings -----------------------
+
+NAMED = """
+input = [8, 8, 1]
+shared_weights = true
+prelu = "scalar"
+[[layer]]
+name = "C1"
+type = "conv"
+kernel = 3
+filters = 2
+activation = "relu"
+[[layer]]
+name = "P1"
+type = "maxpool"
+size = 2
+[[layer]]
+name = "F1"
+type = "dense"
+units = 5
+activation = "prelu"
+[[layer]]
+name = "F2"
+type = "dense"
+units = 3
+activation = "linear"
+"""
+
+
+class CertifiedInputs(FakeInputs):
+    """Inputs that also run the (sampled) certificate of the spec, as the sheet does."""
+
+    def certificate(self, shared):
+        from derive import certificate
+
+        return certificate.run(self.spec.with_options(shared=shared), seed=0, exhaustive=False, use_torch=False)
+
+
+def _text(unit, ctx, lang, net):
+    from derive import document, render
+
+    env = render.environment(document.TEMPLATES, answers.ROOT)
+    return env.get_template(unit.template(lang)).render(lang=lang, target="md", S=document.strings(lang),
+                                                         cite=lambda *keys: "ref", spec=net, **ctx)
+
+
+@pytest.fixture(scope="module")
+def named_net():
+    return spec.parse(NAMED, "named.toml")
+
+
+@pytest.mark.parametrize("uid", ["ex1.q1", "ex1.q2"])
+@pytest.mark.parametrize("lang", LANGS)
+def test_gradient_prose_names_the_spec_layers_and_their_symbols(uid, lang, named_net, tmp_path):
+    unit = _unit(uid)
+    ctx = unit.solve(CertifiedInputs(named_net, tmp_path))
+    text = _text(unit, ctx, lang, named_net)
+    assert not re.search(r"\bL[456]\b|\^\{\([456]'?\)\}|\(56\)", text), re.findall(r"\bL[456]\b|\^\{\([456]'?\)\}", text)
+    assert "F1" in text and "F2" in text
+    if uid == "ex1.q2":
+        assert "P1" in text and "a^{(F1)}" in text and "w^{(F1,F2)}" in text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_parameter_prose_follows_the_spec_settings(lang, named_net, tmp_path):
+    unit = _unit("ex1.q3")
+    text = _text(unit, unit.solve(FakeInputs(named_net, tmp_path)), lang, named_net)
+    assert "L4" not in text and "P1" in text
+    assert ("Max-pooling" if lang == "en" else "max-pooling") in text
+    assert ("a single one per layer" if lang == "en" else "une seule par couche") in text
+    assert ("with separate weights it would have" if lang == "en" else "avec des poids distincts") in text
+    others = text[text.index("PReLU :" if lang == "fr" else "Other PReLU"):]
+    assert ("a single slope" if lang == "en" else "une seule pente") not in others
+    plain = spec.parse(NAMED.replace('"prelu"\n[[layer]]\nname = "F2"', '"tanh"\n[[layer]]\nname = "F2"'), "tanh.toml")
+    text = _text(unit, unit.solve(FakeInputs(plain, tmp_path)), lang, plain)
+    assert "PReLU" not in text and "tanh" in text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_register_states_the_reading_the_spec_sets(lang, named_net):
+    from derive import document, render
+
+    env = render.environment(document.TEMPLATES, answers.ROOT)
+    entries = answers.register()
+
+    def register(net):
+        return env.get_template("register.md.j2").render(lang=lang, spec=net, entries=entries)
+
+    default, named = register(spec.default_spec()), register(named_net)
+    branches = next(e for e in entries if "reading_shared" in e)
+    slopes = next(e for e in entries if "reading_prelu" in e)
+    shared, scalar = branches["reading_shared"][lang], slopes["reading_prelu"]["scalar"][lang]
+    assert shared in named and scalar in named
+    assert shared not in default and scalar not in default
+    assert branches["reading"][lang] in default and slopes["reading"][lang] in default

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from derive import derivation
+from derive import derivation, graph
 from derive.answers import Check, fmt, localised, num
 from derive.answers.gradients import certified, present
 
@@ -14,6 +14,7 @@ def solve(inputs) -> dict:
     key = untied.key
     u, t = present(untied), present(tied)
     return {
+        "n": graph.prose_names(inputs.spec),
         "layer": key, "untied": u, "tied": t,
         "w": u["results"][f"{key}.W"], "b": u["results"][f"{key}.b"], "wp": u["results"][f"{key}'.W"],
         "tw": t["results"][f"{key}.W"], "tb": t["results"][f"{key}.b"],

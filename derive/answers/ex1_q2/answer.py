@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive import derivation
+from derive import derivation, graph
 from derive.graph import label
 from derive.answers import Check, fmt, localised, num
 from derive.answers.gradients import certified, present
@@ -19,7 +19,7 @@ def solve(inputs) -> dict:
     u, t = present(untied, known=above.steps), present(tied)
     lower = next(layer for layer in inputs.spec.layers if layer.name == key)
     prelu = derivation.derive(inputs.spec, "prelu", shared=False) if lower.activation == "prelu" else None
-    ctx = {"layer": key, "activation": lower.activation, "untied": u, "w": u["results"][f"{key}.W"],
+    ctx = {"layer": key, "n": graph.prose_names(inputs.spec), "activation": lower.activation, "untied": u, "w": u["results"][f"{key}.W"],
            "b": u["results"][f"{key}.b"], "tw": t["results"][f"{key}.W"], "objects": {"untied": untied}}
     if prelu is not None:
         p = present(prelu, known=above.steps + untied.steps)

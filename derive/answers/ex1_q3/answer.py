@@ -13,10 +13,21 @@ def solve(inputs) -> dict:
     report = inputs.report
     rows = [dict(layer, tex=layer["formula"].replace("·", r" \cdot ")) for layer in report["layers"]]
     largest = max(rows, key=lambda r: r["params"])
+    spec = inputs.spec
+    dense = [i for i, layer in enumerate(spec.layers) if layer.type == "dense"]
+    activations = {layer.activation for layer in spec.layers if layer.type != "maxpool"}
     return {
         "report": report,
         "rows": rows,
         "largest": largest,
+        "largest_is_first_dense": bool(dense) and largest["name"] == spec.layers[dense[0]].name,
+        # what feeds the first dense layer: the image, or a map flattened from the layer below
+        "flattened": None if not dense else (spec.layers[dense[0] - 1].name if dense[0] else ""),
+        "has_pool": any(layer.type == "maxpool" for layer in spec.layers),
+        "free_activations": [a for a in ("relu", "linear", "tanh", "sigmoid") if a in activations],
+        "has_prelu": "prelu" in activations,
+        "prelu_dense_only": all(layer.type == "dense" for layer in spec.layers if layer.activation == "prelu"),
+        "other_conventions": [c for c in ("scalar", "channel", "element") if c != report["prelu_convention"]],
         "largest_share": largest["params"] / report["branch_params"],
         "alternatives": {(a["shared_weights"], a["prelu_convention"]): a["total_params"]
                          for a in report["alternatives"]},

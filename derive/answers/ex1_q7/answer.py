@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive import derivation
+from derive import derivation, graph
 from derive.answers import Check, fmt, localised, num
 from derive.answers.gradients import certified, present
 
@@ -14,7 +14,7 @@ def solve(inputs) -> dict:
     d = derivation.derive(inputs.spec, "kl")
     p = present(d)
     key = d.results[0].param.split(".")[0]
-    return {"layer": key, "kl": p, "lit": p["results"][f"{key}.W/literal"], "sig": p["results"][f"{key}.W/sigmoid"],
+    return {"layer": key, "n": graph.prose_names(inputs.spec), "kl": p, "lit": p["results"][f"{key}.W/literal"], "sig": p["results"][f"{key}.W/sigmoid"],
             "objects": d, "report": inputs.certificate(False)["kl"], "sp": _sparsity(inputs),
             "cert": certified(inputs.certificate(False), [f"{key}.{p_} (KL, {r})" for p_ in ("W", "b")
                                                           for r in ("literal", "sigmoid")])}
