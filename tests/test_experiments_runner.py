@@ -35,6 +35,22 @@ def test_second_run_is_cached_and_identical(tmp_path):
     assert [p.name for p in (tmp_path / FAST).iterdir()] == [first.key]
 
 
+def test_a_result_stored_meanwhile_by_another_process_is_kept(tmp_path, monkeypatch):
+    """Two processes sharing a cold cache may finish the same experiment: the second keeps the first's folder."""
+    theirs = experiments.run(FAST, seed=3, quick=True, cache_dir=tmp_path / "theirs")
+    real_replace = runner.os.replace
+
+    def other_process_first(src, dst):
+        if str(dst).endswith(theirs.key):  # the other process renames its folder in just before this one
+            runner.shutil.copytree(theirs.directory, dst)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(runner.os, "replace", other_process_first)
+    mine = experiments.run(FAST, seed=3, quick=True, cache_dir=tmp_path / "shared")
+    assert mine.key == theirs.key and mine.numbers == theirs.numbers
+    assert [p.name for p in (tmp_path / "shared" / FAST).iterdir()] == [theirs.key]
+
+
 def test_same_inputs_give_the_same_bytes(tmp_path):
     a = experiments.run(FAST, seed=1, quick=True, cache_dir=tmp_path / "a")
     b = experiments.run(FAST, seed=1, quick=True, cache_dir=tmp_path / "b", force=True)

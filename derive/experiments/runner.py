@@ -280,7 +280,13 @@ def _store(final: Path, name: str, mod, ctx: Context, outcome: Outcome, key: str
         (tmp / RESULT_FILE).write_text(dumps(record), encoding="utf-8")
         if final.exists():
             shutil.rmtree(final)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if not (final / RESULT_FILE).is_file():
+                raise
+            # Another process sharing the cache stored this key meanwhile: same inputs, same bytes.
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
