@@ -301,3 +301,11 @@ def test_register_states_the_reading_the_spec_sets(lang, named_net):
     assert shared in named and scalar in named
     assert shared not in default and scalar not in default
     assert branches["reading"][lang] in default and slopes["reading"][lang] in default
+
+
+def test_parameter_prose_ends_its_sentence_without_prelu(tmp_path):
+    net = spec.parse(NAMED.replace('"prelu"\n[[layer]]\nname = "F2"', '"tanh"\n[[layer]]\nname = "F2"'), "tanh.toml")
+    unit = _unit("ex1.q3")
+    for lang, sentence in (("en", "Max-pooling, ReLU, tanh and the linear output have no parameters.\n\n| Layer"),
+                           ("fr", "Le max-pooling, ReLU, tanh et la sortie linéaire n'ont aucun paramètre.\n\n| Couche")):
+        assert sentence in _text(unit, unit.solve(FakeInputs(net, tmp_path)), lang, net)

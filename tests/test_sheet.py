@@ -84,6 +84,8 @@ def test_markdown_has_every_question_heading_and_no_placeholder(built):
         assert (built / fig).exists(), fig
     # An image glued to the line above would be inline, not a captioned figure.
     assert not re.search(r"[^\n]\n!\[", md)
+    # A table glued to the paragraph above would be read as part of it.
+    assert not re.search(r"^[^|\n].*\n\|", md, re.M)
 
 
 def test_french_sheet_writes_its_checks_and_references_in_french(built):

@@ -24,7 +24,7 @@ def solve(inputs) -> dict:
         # what feeds the first dense layer: the image, or a map flattened from the layer below
         "flattened": None if not dense else (spec.layers[dense[0] - 1].name if dense[0] else ""),
         "has_pool": any(layer.type == "maxpool" for layer in spec.layers),
-        "free_activations": [a for a in ("relu", "linear", "tanh", "sigmoid") if a in activations],
+        "free_activations": [a for a in ("relu", "tanh", "sigmoid", "linear") if a in activations],
         "has_prelu": "prelu" in activations,
         "prelu_dense_only": all(layer.type == "dense" for layer in spec.layers if layer.activation == "prelu"),
         "other_conventions": [c for c in ("scalar", "channel", "element") if c != report["prelu_convention"]],
