@@ -83,7 +83,8 @@ def cli():
 
 @cli.command("spec")
 @click.argument("file", required=False, metavar="[FILE]")
-def spec_command(file):
+@click.option("--spec", "spec_path", metavar="FILE", help="The spec to check, as with the other commands (same as FILE).")
+def spec_command(file, spec_path):
     """Print the default spec, or validate FILE and print its layer shapes.
 
     \b
@@ -93,6 +94,9 @@ def spec_command(file):
     """
     from derive import spec
 
+    if file is not None and spec_path is not None and file != spec_path:
+        raise DeriveError(f"two specs given ({file} and {spec_path}): give one")
+    file = file if file is not None else spec_path
     if file is None:
         click.echo(spec.default_spec_text(), nl=False)
         return
@@ -211,6 +215,7 @@ def sheet_command(spec_path, shared, prelu, lang, fmt, engine, out, cache_dir, e
 
     formats = sheet.parse_formats(fmt)
     net = load_spec(spec_path, shared, prelu)
+    sheet.check_request(lang, engine, out, cache_dir, evidence)  # before the progress bar prints its label
     with click.progressbar(length=sheet.steps(formats), label=f"corrige.{lang}", file=sys.stderr,
                            item_show_func=lambda s: s, show_eta=False) as bar:
         try:
@@ -292,6 +297,8 @@ def train_command(spec_path, shared, prelu, data_source, images, steps, batch, l
 
     if log_path and not os.path.isdir(os.path.dirname(os.path.abspath(log_path))):
         raise DeriveError(f"{log_path}: cannot write the log (no such directory)")
+    if log_path and os.path.isdir(log_path):
+        raise DeriveError(f"{log_path}: cannot write the log (it is a folder)")
     net_spec = load_spec(spec_path, shared, prelu)
     source = parse_data(data_source)
     options = {"momentum": momentum, "weight_decay": weight_decay, "decay": decay} if opt_name == "alexnet" else {}

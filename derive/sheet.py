@@ -210,6 +210,17 @@ def solve_all(spec, figdir: Path, progress=None, cache_dir=None, pool=None) -> t
     return solved, inputs
 
 
+def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None) -> None:
+    """Refuse, before any work, a language, engine or folder the sheet cannot use (a DeriveError)."""
+    if lang not in answers.LANGS:
+        raise DeriveError(f"unknown language '{lang}' (expected one of {', '.join(answers.LANGS)})")
+    if engine not in render.ENGINES:
+        raise DeriveError(f"unknown PDF engine '{engine}' (expected one of {', '.join(render.ENGINES)})")
+    for folder in (out, cache_dir, evidence):
+        if folder is not None:
+            cache.check_folder(folder)
+
+
 def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "typst",
           out: str | Path = "build", progress=None, cache_dir=None, evidence=None, workers: int | None = None
           ) -> list[Path]:
@@ -223,14 +234,8 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     from derive import document
     from derive.workers import Pool, default_count
 
-    if lang not in answers.LANGS:
-        raise DeriveError(f"unknown language '{lang}' (expected one of {', '.join(answers.LANGS)})")
-    if engine not in render.ENGINES:
-        raise DeriveError(f"unknown PDF engine '{engine}' (expected one of {', '.join(render.ENGINES)})")
+    check_request(lang, engine, out, cache_dir, evidence)
     out = Path(out)
-    for folder in (out, cache_dir, evidence):
-        if folder is not None:
-            cache.check_folder(folder)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent.resolve()))

@@ -77,6 +77,7 @@ def test_spec_command_prints_the_default_and_validates_a_file(tmp_path):
     path.write_text(text)
     result = run("spec", str(path))
     assert result.exit_code == 0 and "valid" in result.output and "8x8x64" in result.output
+    assert run("spec", "--spec", str(path)).output == result.output  # as the other commands take it
 
 
 BAD_INPUTS = [
@@ -85,6 +86,8 @@ BAD_INPUTS = [
     (["count-params", "--prelu", "pixel"], "Invalid value for '--prelu'"),
     (["count-params", "--bogus"], "No such option"),
     (["no-such-command"], "No such command"),
+    (["spec", "a.toml", "--spec", "b.toml"], "two specs given"),
+    (["train", "--log", ".", "--steps", "1"], "cannot write the log (it is a folder)"),
 ]
 
 

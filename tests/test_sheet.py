@@ -174,12 +174,16 @@ def test_a_failed_check_stops_the_build(tmp_path, monkeypatch, cache_dir):
     (["--lang", "de"], "Invalid value for '--lang'"),
     (["--pdf-engine", "word"], "Invalid value for '--pdf-engine'"),
     (["--spec", "no-such-file.toml"], "no such spec file"),
+    (["--cache", "{file}"], "is not a folder"),
+    (["--evidence", "{file}/ev"], "is a file"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    args = [a.replace("{file}", str(tmp_path / "file")) for a in args]
     result = CliRunner().invoke(cli, ["sheet", "--out", str(tmp_path / "o"), *args])
     assert result.exit_code == 2
-    lines = [line for line in result.output.splitlines() if line.startswith("derive: error:")]
-    assert len(lines) == 1 and message in lines[0], result.output
+    lines = result.output.splitlines()  # nothing else, not even the progress bar's label
+    assert len(lines) == 1 and lines[0].startswith("derive: error:") and message in lines[0], result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "o").exists()
 
