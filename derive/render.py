@@ -43,6 +43,15 @@ def num(value, lang: str = "en", digits: int = 3) -> str:
     if "e" in text:
         mantissa, exponent = text.split("e")
         text = f"{mantissa}e{int(exponent)}"
+    return _decimal(text, lang)
+
+
+def fixed(value: float, spec: str, lang: str = "en") -> str:
+    """A number written with a Python format spec (a check's precision), with the decimal comma in French."""
+    return _decimal(format(value, spec), lang)
+
+
+def _decimal(text: str, lang: str) -> str:
     return text.replace(".", ",") if lang == "fr" else text
 
 
@@ -81,6 +90,14 @@ def activation_name(name: str, lang: str = "en") -> str:
     return ACTIVATION_NAMES[lang][name]
 
 
+def listing(items, lang: str = "en") -> str:
+    """Words joined for running text: "a", "a and b", "a, b and c" (French: "et")."""
+    items = list(items)
+    if len(items) < 2:
+        return "".join(items)
+    return ", ".join(items[:-1]) + (" et " if lang == "fr" else " and ") + items[-1]
+
+
 def environment(*roots: Path) -> jinja2.Environment:
     """A strict Jinja environment over the given template folders (undefined names are errors)."""
     env = jinja2.Environment(
@@ -92,7 +109,7 @@ def environment(*roots: Path) -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(num=num, mnum=mnum, points=points, tex_escape=tex_escape, typ_escape=typ_escape, primed=primed,
-                       activation_name=activation_name)
+                       activation_name=activation_name, listing=listing)
     return env
 
 

@@ -118,3 +118,14 @@ def test_typst_keeps_a_decimal_comma_tight_and_a_list_comma_spaced(tmp_path):
     src.write_text(typ + "\n", encoding="utf-8")
     text = _text(render.pdf_typst(src))
     assert "1,42" in text and "1, 42" not in text
+
+
+@pytest.mark.parametrize("items, lang, expected", [
+    ([], "en", ""), (["ReLU"], "en", "ReLU"), (["a", "b"], "fr", "a et b"), (["a", "b", "c"], "en", "a, b and c"),
+])
+def test_listing_joins_words_for_running_text(items, lang, expected):
+    assert render.listing(items, lang) == expected
+
+
+def test_fixed_keeps_the_precision_asked_and_the_decimal_comma_in_french():
+    assert render.fixed(1.0, ".6f", "fr") == "1,000000" and render.fixed(2.2e-16, ".1e", "en") == "2.2e-16"

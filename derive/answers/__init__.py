@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from derive.render import num  # noqa: F401  (re-exported for the units' details)
-
 LANGS = ("fr", "en")
 SECTIONS = ("ex1", "ex2", "bonus")
 # Points the exam gives: 7 per exercise; the bonuses (+0.5 in Ex. 2 Q3, +1 for the last question) on top.
@@ -41,14 +39,8 @@ class Check:
         return self.detail if isinstance(self.detail, str) else self.detail[lang]
 
 
-def fmt(value: float, spec: str, lang: str) -> str:
-    """A number written with a Python format spec (a check's precision), with the decimal comma in French."""
-    text = format(value, spec)
-    return text.replace(".", ",") if lang == "fr" else text
-
-
 def localised(make) -> dict[str, str]:
-    """A check's detail in every language: ``make(lang)`` writes it (numbers through ``render.num``)."""
+    """A check's detail in every language: ``make(lang)`` writes it (numbers through render.num or render.fixed)."""
     return {lang: make(lang) for lang in LANGS}
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from derive import derivation, graph
-from derive.answers import Check, fmt, localised, num
+from derive.answers import Check, localised
 from derive.answers.gradients import certified, present
+from derive.render import num
 
 
 def solve(inputs) -> dict:

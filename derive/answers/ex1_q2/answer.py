@@ -6,8 +6,9 @@ import sympy as sp
 
 from derive import derivation, graph
 from derive.graph import label
-from derive.answers import Check, fmt, localised, num
+from derive.answers import Check, localised
 from derive.answers.gradients import certified, present
+from derive.render import num
 
 
 def solve(inputs) -> dict:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from math import prod
 
 from derive import figures
-from derive.answers import Check, fmt, localised, num
+from derive.answers import Check, localised
+from derive.render import num
 
 
 def solve(inputs) -> dict:

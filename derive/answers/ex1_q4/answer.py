@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from derive.answers import Check, fmt, localised, num
+from derive.answers import Check, localised
+from derive.render import fixed
 
 RUNS = ("untied_independent", "tied", "untied_same_init", "untied_recipe_rate")
 # Rows of the sheet's table, in order (conclusion keys).
@@ -84,6 +85,6 @@ def check(ctx) -> list:
                              "en": "permuting the filters changes the weights but not the network's output"},
                             c["permutation_output_change"] < SAME_FUNCTION and c["permutation_weight_distance"] > 0.1,
                             localised(lambda lang: {"fr": "poids éloignés de {}, sortie modifiée de {}", "en": "weights moved by {}, output by {}"}[lang]
-                                      .format(fmt(c['permutation_weight_distance'], '.2f', lang),
-                                              fmt(c['permutation_output_change'], '.1e', lang)))))
+                                      .format(fixed(c['permutation_weight_distance'], '.2f', lang),
+                                              fixed(c['permutation_output_change'], '.1e', lang)))))
     return checks

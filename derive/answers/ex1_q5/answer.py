@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from derive.answers import Check, fmt, localised, num
+from derive.answers import Check, localised
+from derive.render import fixed
 
 
 def solve(inputs) -> dict:
@@ -19,14 +20,14 @@ def check(ctx) -> list:
     return [
         Check({"fr": "perte et gradient du moteur = formules analytiques (paires placées à des distances choisies)",
                "en": "the engine's loss and gradient = closed forms (pairs placed at chosen distances)"},
-              c["max_error_vs_closed_form"] < 1e-12, localised(lambda lang: f"max |Δ| = {fmt(c['max_error_vs_closed_form'], '.1e', lang)}")),
+              c["max_error_vs_closed_form"] < 1e-12, localised(lambda lang: f"max |Δ| = {fixed(c['max_error_vs_closed_form'], '.1e', lang)}")),
         Check({"fr": "la charnière cesse d'agir en D = 1, soit une distance euclidienne de √2",
                "en": "the hinge stops acting at D = 1, a Euclidean distance of √2"},
               abs(c["hinge_stop_D"] - 1) < 1e-6 and abs(c["hinge_stop_distance"] - math.sqrt(2)) < 1e-6,
-              localised(lambda lang: f"D = {fmt(c['hinge_stop_D'], '.6f', lang)}")),
+              localised(lambda lang: f"D = {fixed(c['hinge_stop_D'], '.6f', lang)}")),
         Check({"fr": "part des paires de même étiquette ≈ somme des carrés des fréquences des classes",
                "en": "share of same-label pairs ≈ sum of squared class frequencies"},
               abs(c["same_label_share"] - c["same_label_share_theory"]) < 0.01,
-              localised(lambda lang: f"{fmt(c['same_label_share'], '.4f', lang)} " + {"fr": "contre", "en": "vs"}[lang]
-                        + f" {fmt(c['same_label_share_theory'], '.4f', lang)}")),
+              localised(lambda lang: f"{fixed(c['same_label_share'], '.4f', lang)} " + {"fr": "contre", "en": "vs"}[lang]
+                        + f" {fixed(c['same_label_share_theory'], '.4f', lang)}")),
     ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from derive.answers import Check, fmt, localised, num
+from derive.answers import Check, localised
+from derive.render import fixed, num
 
 Z_LIMIT = 4.0  # a Monte Carlo mean more than 4 standard errors from the closed form would refute it
 
@@ -26,5 +27,5 @@ def check(ctx) -> list:
     c = ctx["c"]
     return [Check({"fr": "espérance de $D$ sous dropout : formule analytique = moyenne de Monte-Carlo sur les masques",
                    "en": "expected $D$ under dropout: closed form = Monte Carlo mean over masks"},
-                  c["max_z_score"] < Z_LIMIT, localised(lambda lang: f"z ≤ {fmt(c['max_z_score'], '.2f', lang)}"
+                  c["max_z_score"] < Z_LIMIT, localised(lambda lang: f"z ≤ {fixed(c['max_z_score'], '.2f', lang)}"
                             + {"fr": " ; {} tirages", "en": ", {} draws"}[lang].format(num(c['mc_draws'], lang))))]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from derive import figures
-from derive.answers import Check, fmt, localised, num
+from derive.answers import Check, localised
+from derive.render import fixed
 
 EXACT = 1e-12  # float64 sums of a few hundred products agree to this
 DIFFERENT = 1e-2  # relative gap beyond which two operations are plainly not the same
@@ -23,8 +24,8 @@ def check(ctx) -> list:
                "en": "the engine's convolution = `scipy.signal.correlate` = `convolve` with a flipped kernel"},
               max(c["max_error_vs_correlate"], c["max_error_vs_convolve_flipped"]) < EXACT,
               localised(lambda lang: f"{c['configurations']} configurations" + {"fr": " ; ", "en": ", "}[lang]
-                        + f"max |Δ| = {fmt(c['max_error_vs_convolve_flipped'], '.1e', lang)}")),
+                        + f"max |Δ| = {fixed(c['max_error_vs_convolve_flipped'], '.1e', lang)}")),
         Check({"fr": "sans retournement, `convolve` donne autre chose", "en": "without the flip, `convolve` differs"},
               c["min_relative_gap_vs_convolve_unflipped"] > DIFFERENT,
-              localised(lambda lang: f"≥ {fmt(c['min_relative_gap_vs_convolve_unflipped'], '.2f', lang)}")),
+              localised(lambda lang: f"≥ {fixed(c['min_relative_gap_vs_convolve_unflipped'], '.2f', lang)}")),
     ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from derive.answers import Check, fmt, localised, num
+from derive.answers import Check, localised
+from derive.render import fixed
 
 STANDARD, NORMALIZED = "glorot_standard", "glorot_normalized"
 # Where the measured ratio of gradient spreads (first / last hidden layer) counts as "shrinking".
@@ -31,8 +32,8 @@ def check(ctx) -> list:
     return [
         Check({"fr": f"rapport des dispersions (couche 1 / couche {ctx['c']['hidden_layers']}) à un facteur 2 près de la prédiction linéaire, initialisation {fr}",
                "en": f"spread ratio (layer 1 / layer {ctx['c']['hidden_layers']}) within a factor 2 of the linear prediction, {en} initialisation"},
-              0.5 < measured / predicted < 2, localised(lambda lang, m=measured, p=predicted: f"{fmt(m, '.3f', lang)} "
-                        + {"fr": "contre", "en": "vs"}[lang] + f" {fmt(p, '.3f', lang)}"))
+              0.5 < measured / predicted < 2, localised(lambda lang, m=measured, p=predicted: f"{fixed(m, '.3f', lang)} "
+                        + {"fr": "contre", "en": "vs"}[lang] + f" {fixed(p, '.3f', lang)}"))
         for fr, en, measured, predicted in (("standard", "standard", ctx["std"], ctx["std_pred"]),
                                             ("normalisée", "normalised", ctx["norm"], ctx["norm_pred"]))
     ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from derive.answers import Check, fmt, localised, num
+from derive.answers import Check, localised
+from derive.render import fixed
 
 SAME = 1e-12  # two float64 implementations of one recurrence agree to rounding
 CLEARLY = 0.95  # momentum counts as faster when its final loss is below this share of plain SGD's
@@ -31,8 +32,8 @@ def check(ctx) -> list:
               c["max_relative_gap_momentum_on_regularised_loss"] < SAME
               and (torch_gap is None or torch_gap < SAME),
               localised(lambda lang: {"fr": "{} pas, écart maximal {}", "en": "{} steps, max gap {}"}[lang].format(
-                  c['replay_steps'], fmt(c['max_relative_gap_momentum_on_regularised_loss'], '.1e', lang)))),
+                  c['replay_steps'], fixed(c['max_relative_gap_momentum_on_regularised_loss'], '.1e', lang)))),
         Check({"fr": "avec $\\lambda \\lVert w \\rVert^2$ au lieu de $\\tfrac{\\lambda}{2}\\lVert w \\rVert^2$, les trajectoires diffèrent",
                "en": "with $\\lambda \\lVert w \\rVert^2$ instead of $\\tfrac{\\lambda}{2}\\lVert w \\rVert^2$ the trajectories differ"},
-              c["max_relative_gap_wrong_coefficient"] > DIFFERENT, localised(lambda lang: fmt(c['max_relative_gap_wrong_coefficient'], '.1e', lang))),
+              c["max_relative_gap_wrong_coefficient"] > DIFFERENT, localised(lambda lang: fixed(c['max_relative_gap_wrong_coefficient'], '.1e', lang))),
     ]
