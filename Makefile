@@ -1,12 +1,12 @@
-# `make sheet` builds the French correction sheet (PDF) into build/; `make test` runs the tests.
-# Both create the virtual environment .venv on first use.
+# `make sheet` builds the French correction sheet (PDF) into build/; `make test` runs the tests
+# (`make test-fast` leaves out the slow ones, `make lint` runs ruff). All create .venv on first use.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sheet docs test bench clean
+.PHONY: sheet docs test test-fast lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ docs: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf build .derive-cache

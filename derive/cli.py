@@ -1,18 +1,21 @@
 """The ``derive`` command line: a thin click shell over the library.
 
-Each command imports what it needs inside its body, so light commands stay light
-(``count-params`` never imports NumPy or SymPy). Bad input raises DeriveError, which
-becomes one line on stderr and exit status 2.
+Every command parses its options, makes one library call and prints that result's ``render()``.
+The options several commands share (``--spec/--shared/--prelu``, ``--seed``, ``--data``,
+``--cache``, ``--json``) are declared once, as decorators. Each command imports what it needs
+inside its body, so light commands stay light (``count-params`` never imports NumPy or SymPy).
+Bad input raises DeriveError, which becomes one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import click
 
-from derive import __version__
 from derive.errors import DeriveError
+from derive.version import __version__
 
 PRELU_CHOICES = ("scalar", "channel", "element")
 
@@ -22,8 +25,10 @@ class DeriveGroup(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Run the command; bad input exits with status 2 and one line per problem, no traceback."""
+        raw = sys.argv[1:] if args is None else list(args)
+        _tune(raw)
         try:
-            rv = super().main(args, prog_name or "derive", complete_var, standalone_mode=False, **extra)
+            rv = super().main(raw, prog_name or "derive", complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
             _fail([exc.format_message() + hint], 2)
@@ -42,6 +47,18 @@ class DeriveGroup(click.Group):
         return code
 
 
+def _tune(args) -> None:
+    """BLAS kernels and memory settings, before any option is parsed (parsing --data loads NumPy).
+
+    ``derive bench`` asks for the CPU's own kernels even over OPENBLAS_CORETYPE, unless told
+    ``--blas-kernels environment``; the other commands keep what the environment sets.
+    """
+    from derive.runtime import tuning
+
+    bench = bool(args) and args[0] == "bench"
+    tuning.for_speed(override=bench and "environment" not in args)
+
+
 def _fail(lines, code: int):
     for line in lines:
         click.echo(f"derive: error: {line}", err=True)
@@ -49,14 +66,49 @@ def _fail(lines, code: int):
 
 
 def spec_options(func):
-    """The options that choose a network: --spec FILE, --shared/--unshared, --prelu CONVENTION."""
-    func = click.option("--prelu", type=click.Choice(PRELU_CHOICES),
-                        help="PReLU slopes per layer, per channel/unit or per element (overrides the spec).")(func)
-    func = click.option("--shared/--unshared", "shared", default=None,
-                        help="One set of weights for both branches, or separate L and L' (overrides the spec).")(func)
-    func = click.option("--spec", "spec_path", metavar="FILE",
-                        help="Architecture spec (TOML). Default: the reconstruction of the exam's figure.")(func)
-    return func
+    """--spec FILE, --shared/--unshared and --prelu CONVENTION, handed to the command as one ``net``."""
+
+    @functools.wraps(func)
+    def command(*args, spec_path=None, shared=None, prelu=None, **kwargs):
+        return func(*args, net=load_spec(spec_path, shared, prelu), **kwargs)
+
+    command = click.option("--prelu", type=click.Choice(PRELU_CHOICES),
+                           help="PReLU slopes per layer, per channel/unit or per element (overrides the spec).")(
+        command)
+    command = click.option("--shared/--unshared", "shared", default=None,
+                           help="One set of weights for both branches, or separate L and L' (overrides the spec).")(
+        command)
+    return click.option("--spec", "spec_path", metavar="FILE",
+                        help="Architecture spec (TOML). Default: the reconstruction of the exam's figure.")(command)
+
+
+def seed_option(func):
+    """--seed N: the seed of every random draw."""
+    return click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                        help="Seed of every draw.")(func)
+
+
+def _parse_data(ctx, param, value):
+    from derive.engine.data import parse_data
+
+    return parse_data(value)
+
+
+def data_option(help_text: str):
+    """--data shapeset|cifar10:PATH, parsed by the one data parser (the same message for the same mistake)."""
+    return click.option("--data", "data", default="shapeset", show_default=True, metavar="shapeset|cifar10:PATH",
+                        callback=_parse_data, help=help_text)
+
+
+def json_option(func):
+    """--json: the result as JSON (stable keys) instead of text."""
+    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (stable keys).")(func)
+
+
+def cache_option(func):
+    """--cache DIR: the store of experiment and certificate results."""
+    return click.option("--cache", "cache_dir", default=".derive-cache", show_default=True, metavar="DIR",
+                        help="Where experiment and certificate results are kept (keyed by spec, seed and code).")(func)
 
 
 def load_spec(spec_path, shared=None, prelu=None):
@@ -64,6 +116,10 @@ def load_spec(spec_path, shared=None, prelu=None):
     from derive import spec
 
     return spec.load(spec_path).with_options(shared=shared, prelu=prelu)
+
+
+def _fmt(as_json: bool) -> str:
+    return "json" if as_json else "text"
 
 
 @click.group(cls=DeriveGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,7 +139,8 @@ def cli():
 
 @cli.command("spec")
 @click.argument("file", required=False, metavar="[FILE]")
-@click.option("--spec", "spec_path", metavar="FILE", help="The spec to check, as with the other commands (same as FILE).")
+@click.option("--spec", "spec_path", metavar="FILE",
+              help="The spec to check, as with the other commands (same as FILE).")
 def spec_command(file, spec_path):
     """Print the default spec, or validate FILE and print its layer shapes.
 
@@ -97,21 +154,14 @@ def spec_command(file, spec_path):
     if file is not None and spec_path is not None and file != spec_path:
         raise DeriveError(f"two specs given ({file} and {spec_path}): give one")
     file = file if file is not None else spec_path
-    if file is None:
-        click.echo(spec.default_spec_text(), nl=False)
-        return
-    net = spec.load(file)
-    h, w, c = net.input
-    click.echo(f"{file}: valid, input {h}x{w}x{c}, {len(net.layers)} layers")
-    for layer, shape in zip(net.layers, net.shapes()):
-        click.echo(f"  {layer.name:<8} {layer.type:<8} {layer.activation:<8} -> {'x'.join(map(str, shape))}")
+    click.echo(spec.default_spec_text() if file is None else spec.load(file).render(), nl=False)
 
 
 @cli.command("count-params")
 @spec_options
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown", "latex", "json")), default="text",
               show_default=True, help="Output format; json keys are a stable interface.")
-def count_params(spec_path, shared, prelu, fmt):
+def count_params(net, fmt):
     """Count the parameters of the two-branch network (Exercise 1, Q3).
 
     Per layer: output shape, weights, biases, PReLU slopes, mult-adds and the formula
@@ -124,10 +174,88 @@ def count_params(spec_path, shared, prelu, fmt):
         derive count-params --shared --prelu scalar --format json
         derive count-params --spec my-network.toml --format latex
     """
-    from derive import params
+    from derive import count
 
-    net = load_spec(spec_path, shared, prelu)
-    click.echo(params.render(params.report(net), fmt), nl=False)
+    click.echo(count.report(net).render(fmt), nl=False)
+
+
+@cli.command("gradients")
+@spec_options
+@click.option("--layer", default="all", show_default=True, metavar="L6|L5|prelu|kl|all",
+              help="What to derive: the upper (L6) or lower (L5) dense layer (the spec's own names work too), "
+                   "the PReLU slopes, the KL term of Q7, or all of them.")
+@click.option("--format", "fmt", type=click.Choice(("text", "latex", "markdown", "json")), default="text",
+              show_default=True, help="Output format; json keys are a stable interface.")
+def gradients_command(net, layer, fmt):
+    """Derive the gradients of Exercise 1 (Q1, Q2, Q7) step by step, in the exam's notation.
+
+    SymPy differentiates the network's top (the last two dense layers) and the loss: each
+    local derivative is a named step, the chain rule is shown as a product of them, then the
+    simplified result in index form and its value in each case of the hinge (l = 0; l = 1 with
+    D < 1; l = 1 with D >= 1). 'derive check' evaluates these same formulas on real tensors.
+
+    \b
+    Examples:
+        derive gradients --layer L6
+        derive gradients --layer L5 --shared --format latex
+        derive gradients --layer kl --format json
+    """
+    from derive.symbolic import report
+
+    click.echo(report.gradients(net, layer).render(fmt), nl=False)
+
+
+@cli.command("check")
+@spec_options
+@data_option("Images the network is run on.")
+@seed_option
+@click.option("--steps", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="SGD steps replayed with the printed gradients.")
+@click.option("--no-torch", is_flag=True, help="Skip the comparison with PyTorch's autograd.")
+@json_option
+def check_command(net, data, seed, steps, no_torch, as_json):
+    """Certify every formula 'derive gradients' prints, on real tensors; exit 1 if any check fails.
+
+    Every weight, bias and PReLU slope of the two top layers of both branches is compared with
+    central finite differences of the full loss (exhaustively), with the network's backprop and
+    with PyTorch's autograd; every definition, step, chain rule and hinge case is evaluated;
+    SGD steps driven by the printed gradients must follow backprop's; the KL term is checked in
+    both readings.
+
+    \b
+    Examples:
+        derive check
+        derive check --shared --json
+        derive check --spec my-network.toml --seed 3
+    """
+    from derive.certify import certificate
+
+    progress = (lambda phase: click.echo(f"checking: {phase} ...", err=True)) if sys.stderr.isatty() else None
+    report = certificate.run(net, data.label(), seed, steps=steps, use_torch=not no_torch, progress=progress)
+    click.echo(report.render(_fmt(as_json)), nl=False)
+    return 0 if report.ok else 1
+
+
+@cli.command("bench-check")
+@spec_options
+@seed_option
+@json_option
+def bench_check_command(net, seed, as_json):
+    """Time the certificate: exhaustive finite differences per coordinate vs torch's gradcheck.
+
+    Times the central differences of every weight and bias of the two top layers of both
+    branches (about 2.1 million coordinates for the default spec; target: 20 s), and
+    torch.autograd.gradcheck on the same loss for a slice of those weights, per element, in the
+    same run; prints the ratio. Also times 'derive gradients' from a cold start (target: 2 s).
+
+    \b
+    Examples:
+        derive bench-check
+        derive bench-check --json
+    """
+    from derive.certify import bench
+
+    click.echo(bench.run(net, seed=seed).render(_fmt(as_json)), nl=False)
 
 
 @cli.command("experiments")
@@ -136,13 +264,12 @@ def count_params(spec_path, shared, prelu, fmt):
               help="Run only this experiment (repeatable): branches, loss, dropout, sparsity, convolution, "
                    "vanishing, glorot, alexnet.")
 @click.option("--quick", is_flag=True, help="Small sizes (seconds), as the tests use.")
-@click.option("--data", "data", default="shapeset", show_default=True, metavar="shapeset|cifar10:PATH",
-              help="Images: the Shapeset generator, or CIFAR-10 python batches in PATH.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every draw.")
-@click.option("--out", "out", metavar="DIR", help="Cache directory  [default: .derive-cache/experiments]")
+@data_option("Images: the Shapeset generator, or CIFAR-10 python batches in PATH.")
+@seed_option
+@cache_option
 @click.option("--force", is_flag=True, help="Recompute even when a cached result exists.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (conclusions and file paths).")
-def experiments_command(spec_path, shared, prelu, names, quick, data, seed, out, force, as_json):
+@json_option
+def experiments_command(net, names, quick, data, seed, cache_dir, force, as_json):
     """Rerun the experiments behind the conceptual answers; write numbers (JSON) and figures (PNG).
 
     Results are cached by experiment, spec content, data, seed, size and code version, so a
@@ -154,15 +281,9 @@ def experiments_command(spec_path, shared, prelu, names, quick, data, seed, out,
         derive experiments --only glorot --only vanishing --seed 1
         derive experiments --data cifar10:~/cifar-10-batches-py --json
     """
-    import json
-    import sys
+    from derive import experiments
+    from derive.runtime import workers
 
-    from derive import tuning
-
-    tuning.for_speed()  # before NumPy loads, as train does; the workers run this process's BLAS kernels
-    from derive import experiments, workers
-
-    net = load_spec(spec_path, shared, prelu)
     for name in names:
         experiments.describe(name)  # reject unknown names before running anything
 
@@ -172,16 +293,9 @@ def experiments_command(spec_path, shared, prelu, names, quick, data, seed, out,
     def done(result, seconds):
         click.echo(f"{result.name}: {seconds:.1f} s ({'cached' if result.cached else 'computed'})", err=True)
 
-    results = experiments.run_all(names or None, spec=net, seed=seed, quick=quick, data=data, cache_dir=out,
+    results = experiments.run_all(names or None, spec=net, seed=seed, quick=quick, data=data, cache_dir=cache_dir,
                                   progress=bar, force=force, workers=workers.default_count(), done=done)
-    if as_json:
-        click.echo(json.dumps([r.to_dict() for r in results], indent=2, sort_keys=True))
-        return
-    for r in results:
-        click.echo(f"{r.name} ({r.question}): {r.summary()}")
-        click.echo(f"  numbers: {r.directory / 'result.json'}")
-        for path in r.figures:
-            click.echo(f"  figure:  {path}")
+    click.echo(results.render(_fmt(as_json)), nl=False)
 
 
 @cli.command("sheet")
@@ -192,11 +306,10 @@ def experiments_command(spec_path, shared, prelu, names, quick, data, seed, out,
 @click.option("--pdf-engine", "engine", type=click.Choice(("typst", "latex")), default="typst", show_default=True,
               help="typst (bundled, no system package) or latex (latexmk and TeX Live).")
 @click.option("--out", "out", default="build", show_default=True, metavar="DIR", help="Output folder.")
-@click.option("--cache", "cache_dir", default=".derive-cache", show_default=True, metavar="DIR",
-              help="Where experiment and certificate results are kept (keyed by spec, seed and code).")
+@cache_option
 @click.option("--evidence", "evidence", metavar="DIR",
               help="Also copy the results the sheet used into DIR, laid out as a cache (make docs keeps them).")
-def sheet_command(spec_path, shared, prelu, lang, fmt, engine, out, cache_dir, evidence):
+def sheet_command(net, lang, fmt, engine, out, cache_dir, evidence):
     """Write the correction sheet: corrige.<lang>.md/.tex/.pdf and figures/ into DIR.
 
     Every answer is computed and checked while the sheet is built; files are moved
@@ -208,25 +321,19 @@ def sheet_command(spec_path, shared, prelu, lang, fmt, engine, out, cache_dir, e
         derive sheet --lang en --format md --out docs
         derive sheet --pdf-engine latex --format pdf
     """
-    from derive import tuning
+    from derive.sheet import build
 
-    tuning.for_speed()  # before NumPy loads, as train does; the workers run this process's BLAS kernels
-    from derive import sheet
-
-    formats = sheet.parse_formats(fmt)
-    net = load_spec(spec_path, shared, prelu)
-    sheet.check_request(lang, engine, out, cache_dir, evidence)  # before the progress bar prints its label
-    with click.progressbar(length=sheet.steps(formats), label=f"corrige.{lang}", file=sys.stderr,
+    formats = build.parse_formats(fmt)
+    build.check_request(lang, engine, out, cache_dir, evidence)  # before the progress bar prints its label
+    with click.progressbar(length=build.steps(formats), label=f"corrige.{lang}", file=sys.stderr,
                            item_show_func=lambda s: s, show_eta=False) as bar:
         try:
-            written = sheet.build(net, lang, formats, engine, out, progress=lambda label: bar.update(1, label),
+            written = build.build(net, lang, formats, engine, out, progress=lambda label: bar.update(1, label),
                                   cache_dir=cache_dir, evidence=evidence)
-        except sheet.BuildFailed as exc:
+        except build.BuildFailed as exc:
             click.echo(f"derive: sheet not written: {exc}", err=True)
             return 1
-    for path in written:
-        if path.parent.name != "figures":
-            click.echo(str(path))
+    click.echo(written.render(), nl=False)
 
 
 def _dropout_option(ctx, param, values):
@@ -245,8 +352,7 @@ def _dropout_option(ctx, param, values):
 
 @cli.command("train")
 @spec_options
-@click.option("--data", "data_source", default="shapeset", show_default=True, metavar="shapeset|cifar10:PATH",
-              help="Images: the Shapeset generator, or CIFAR-10 python batches in PATH (test_batch held out).")
+@data_option("Images: the Shapeset generator, or CIFAR-10 python batches in PATH (test_batch held out).")
 @click.option("--images", type=click.IntRange(min=2), default=5000, show_default=True,
               help="Training images (generated, or drawn from CIFAR-10's training batches).")
 @click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Training steps.")
@@ -265,14 +371,14 @@ def _dropout_option(ctx, param, values):
               help="Dropout on a layer of both branches (repeatable), e.g. --dropout L5=0.5.")
 @click.option("--same-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of same-label pairs (l = 0) in each batch.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every draw.")
+@seed_option
 @click.option("--standardise/--raw", default=True, show_default=True,
               help="Centre and scale each channel by the training images' mean and deviation, or not.")
 @click.option("--threads", type=click.IntRange(1, 2), default=2, show_default=True,
               help="Run the two branches in parallel threads (2) or one after the other (1).")
 @click.option("--log", "log_path", metavar="FILE", help="Write the summary and the loss of every step (JSON).")
-def train_command(spec_path, shared, prelu, data_source, images, steps, batch, lr, opt_name, momentum, weight_decay,
-                  decay, init, dropout, same_share, standardise, seed, threads, log_path):
+def train_command(net, data, images, steps, batch, lr, opt_name, momentum, weight_decay, decay, init, dropout,
+                  same_share, seed, standardise, threads, log_path):
     """Train the two-branch network on pairs and report verification on held-out pairs.
 
     Prints the loss at the start and the end (means over a tenth of the steps) and the
@@ -285,48 +391,21 @@ def train_command(spec_path, shared, prelu, data_source, images, steps, batch, l
         derive train --optimizer alexnet --lr 0.002 --dropout L5=0.5 --log train.json
         derive train --data cifar10:~/cifar-10-batches-py --shared --steps 2000
     """
-    import os
+    from derive.engine import train
 
-    from derive import tuning
-
-    tuning.for_speed()  # before NumPy loads
-    import numpy as np
-
-    from derive import network, train
-    from derive.data import labelled_images, parse_data
-
-    if log_path and not os.path.isdir(os.path.dirname(os.path.abspath(log_path))):
-        raise DeriveError(f"{log_path}: cannot write the log (no such directory)")
-    if log_path and os.path.isdir(log_path):
-        raise DeriveError(f"{log_path}: cannot write the log (it is a folder)")
-    net_spec = load_spec(spec_path, shared, prelu)
-    source = parse_data(data_source)
-    options = {"momentum": momentum, "weight_decay": weight_decay, "decay": decay} if opt_name == "alexnet" else {}
-    opt = train.optimizer(opt_name, lr, **options)
-    net = network.Network(net_spec, dtype=np.float32, init=init, seed=seed, dropout=dropout, threads=threads)
-    train_set = labelled_images(source, images, seed, "train", net_spec.input)
-    test_set = labelled_images(source, min(images, 2000), seed, "test", net_spec.input)
+    if log_path:
+        train.check_log(log_path)  # before the progress bar and the training
     with click.progressbar(length=steps, label="training", file=sys.stderr, hidden=not sys.stderr.isatty(),
                            item_show_func=lambda e: e and f"loss {e['loss']:.4f}") as bar:
-        record = train.fit(net, train_set, test_set, steps=steps, batch=batch, opt=opt, same_share=same_share,
-                           seed=seed, standardise=standardise, callback=lambda entry: bar.update(1, entry))
-    held = record["held_out"]
-    record.update(spec=net_spec.source, shared_weights=net_spec.shared_weights, data=data_source,
-                  optimizer=dict(name=opt_name, lr=lr, **options), init=init, dropout=dropout)
-    if log_path:
-        train.write_json(log_path, record)
-    click.echo(f"{steps} steps of {batch} pairs on {data_source}, {opt_name} ε={lr:g}, "
-               f"{'tied' if net_spec.shared_weights else 'untied'} branches, seed {seed}")
-    click.echo(f"loss: first {record['loss_first']:.4f}, last {record['loss_last']:.4f}")
-    click.echo(f"held-out verification ({held['pairs']} pairs, half same-label): accuracy {held['accuracy']:.3f} "
-               f"at D < {held['threshold']:.4g} (threshold fitted on training pairs)")
-    click.echo(f"mean D: same label {held['mean_D_same']:.4g}, different labels {held['mean_D_different']:.4g}")
-    if log_path:
-        click.echo(f"log: {log_path}")
+        run = train.session(net, data, images=images, steps=steps, batch=batch, lr=lr, optimizer_name=opt_name,
+                            momentum=momentum, weight_decay=weight_decay, decay=decay, init=init, dropout=dropout,
+                            same_share=same_share, standardise=standardise, seed=seed, threads=threads,
+                            log=log_path, callback=lambda entry: bar.update(1, entry))
+    click.echo(run.render(), nl=False)
 
 
 @cli.command("bench")
-@click.option("--spec", "spec_path", metavar="FILE", help="Architecture spec (TOML). Default: the exam's network.")
+@spec_options
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Pairs per step.")
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True,
               help="Timed steps per engine (alternating); the best is kept.")
@@ -335,8 +414,8 @@ def train_command(spec_path, shared, prelu, data_source, images, steps, batch, l
 @click.option("--blas-kernels", type=click.Choice(("cpu", "environment")), default="cpu", show_default=True,
               help="OpenBLAS kernels for the CPU's instruction set (AVX-512 where it has it, as PyTorch uses), "
                    "or whatever OPENBLAS_CORETYPE in the environment asks for.")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON (stable keys).")
-def bench_command(spec_path, batch, repeats, threads, no_torch, blas_kernels, as_json):
+@json_option
+def bench_command(net, batch, repeats, threads, no_torch, blas_kernels, as_json):
     """Time one training step (both branches, float32) of this engine against PyTorch on the CPU.
 
     Both engines run in the same process, in alternation, on the same network and inputs;
@@ -349,127 +428,12 @@ def bench_command(spec_path, batch, repeats, threads, no_torch, blas_kernels, as
         derive bench
         derive bench --json --repeats 10
     """
-    import json
-    import os
+    from derive.engine import bench
+    from derive.runtime import tuning
 
-    from derive import tuning
-
-    tuned = tuning.for_speed(override=blas_kernels == "cpu")  # before NumPy loads
-    from derive import bench
-
-    net_spec = load_spec(spec_path)
-    figures, notes = bench.run(net_spec, batch=batch, repeats=repeats, threads=threads, use_torch=not no_torch)
-    if as_json:
-        click.echo(json.dumps(figures, sort_keys=True))
-        return
-    click.echo(f"one training step: {batch} pairs, float32, {net_spec.source}, {threads} threads per engine, "
-               f"best of {repeats}")
-    click.echo(f"numpy's BLAS: {notes['blas']}; freed memory kept for reuse: {tuned['keep_freed_memory']}")
-    click.echo(f"numpy:   {figures['numpy_step_ms']:8.1f} ms   {notes['numpy_cpu_ms']:.1f} ms of CPU time, "
-               f"{figures['gflops']:.1f} GFLOP/s (matrix-product peak {figures['peak_gflops']:.1f} GFLOP/s)")
-    if figures["torch_step_ms"] is None:
-        click.echo(f"pytorch: not timed ({notes['torch']})")
-    else:
-        click.echo(f"pytorch: {figures['torch_step_ms']:8.1f} ms   {notes['torch_cpu_ms']:.1f} ms of CPU time "
-                   f"({notes['torch']})")
-        click.echo(f"ratio numpy/pytorch: {figures['ratio']:.2f}")
-    click.echo(f"peak memory (RSS) after the numpy steps: {figures['peak_rss_mb']:.0f} MB "
-               f"({notes['rss_before_mb']:.0f} MB before the first step)")
-    before, after = notes["load_average"]
-    click.echo(f"load average (1 min) before and after: {before:.2f}, {after:.2f} on {os.cpu_count()} cores")
-
-
-@cli.command("gradients")
-@spec_options
-@click.option("--layer", default="all", show_default=True, metavar="L6|L5|prelu|kl|all",
-              help="What to derive: the upper (L6) or lower (L5) dense layer (the spec's own names work too), "
-                   "the PReLU slopes, the KL term of Q7, or all of them.")
-@click.option("--format", "fmt", type=click.Choice(("text", "latex", "markdown", "json")), default="text",
-              show_default=True, help="Output format; json keys are a stable interface.")
-def gradients_command(spec_path, shared, prelu, layer, fmt):
-    """Derive the gradients of Exercise 1 (Q1, Q2, Q7) step by step, in the exam's notation.
-
-    SymPy differentiates the network's top (the last two dense layers) and the loss: each
-    local derivative is a named step, the chain rule is shown as a product of them, then the
-    simplified result in index form and its value in each case of the hinge (l = 0; l = 1 with
-    D < 1; l = 1 with D >= 1). 'derive check' evaluates these same formulas on real tensors.
-
-    \b
-    Examples:
-        derive gradients --layer L6
-        derive gradients --layer L5 --shared --format latex
-        derive gradients --layer kl --format json
-    """
-    from derive import gradients
-
-    net = load_spec(spec_path, shared, prelu)
-    found = gradients.derive_all(net, layer, net.shared_weights)
-    click.echo(gradients.render(net, found, fmt, net.shared_weights), nl=False)
-
-
-@cli.command("check")
-@spec_options
-@click.option("--data", "data_source", default="shapeset", show_default=True, metavar="shapeset|cifar10:PATH",
-              help="Images the network is run on.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every draw.")
-@click.option("--steps", type=click.IntRange(1, 1000), default=5, show_default=True,
-              help="SGD steps replayed with the printed gradients.")
-@click.option("--no-torch", is_flag=True, help="Skip the comparison with PyTorch's autograd.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (stable keys).")
-def check_command(spec_path, shared, prelu, data_source, seed, steps, no_torch, as_json):
-    """Certify every formula 'derive gradients' prints, on real tensors; exit 1 if any check fails.
-
-    Every weight, bias and PReLU slope of the two top layers of both branches is compared with
-    central finite differences of the full loss (exhaustively), with the network's backprop and
-    with PyTorch's autograd; every definition, step, chain rule and hinge case is evaluated;
-    SGD steps driven by the printed gradients must follow backprop's; the KL term is checked in
-    both readings.
-
-    \b
-    Examples:
-        derive check
-        derive check --shared --json
-        derive check --spec my-network.toml --seed 3
-    """
-    import json
-
-    from derive import certificate
-
-    net = load_spec(spec_path, shared, prelu)
-    progress = (lambda phase: click.echo(f"checking: {phase} ...", err=True)) if sys.stderr.isatty() else None
-    report = certificate.run(net, data_source, seed, steps=steps, use_torch=not no_torch, progress=progress)
-    if as_json:
-        click.echo(json.dumps(report, indent=1, ensure_ascii=False))
-    else:
-        click.echo(certificate.render(report), nl=False)
-    return 0 if report["ok"] else 1
-
-
-@cli.command("bench-check")
-@click.option("--spec", "spec_path", metavar="FILE", help="Architecture spec (TOML). Default: the exam's network.")
-@click.option("--shared/--unshared", "shared", default=None, help="Tied or untied branches (overrides the spec).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every draw.")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON (stable keys).")
-def bench_check_command(spec_path, shared, seed, as_json):
-    """Time the certificate: exhaustive finite differences per coordinate vs torch's gradcheck.
-
-    Times the central differences of every weight and bias of the two top layers of both
-    branches (about 2.1 million coordinates for the default spec; target: 20 s), and
-    torch.autograd.gradcheck on the same loss for a slice of those weights, per element, in the
-    same run; prints the ratio. Also times 'derive gradients' from a cold start (target: 2 s).
-
-    \b
-    Examples:
-        derive bench-check
-        derive bench-check --json
-    """
-    import json
-
-    from derive import checkbench
-
-    net = load_spec(spec_path, shared)
-    figures = checkbench.run(net, seed=seed)
-    click.echo(json.dumps(figures, sort_keys=True) if as_json else checkbench.render(figures, net), nl=as_json)
+    timing = bench.run(net, batch=batch, repeats=repeats, threads=threads, use_torch=not no_torch,
+                       keep_freed_memory=tuning.keep_freed_memory())
+    click.echo(timing.render(_fmt(as_json)), nl=False)
 
 
 def main():

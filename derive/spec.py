@@ -70,6 +70,14 @@ class Spec:
         """Output shape of every layer of one branch."""
         return propagate(self.input, self.layers)
 
+    def render(self, fmt: str = "text") -> str:
+        """What ``derive spec FILE`` prints: the input and each layer's type, activation and output shape."""
+        h, w, c = self.input
+        lines = [f"{self.source}: valid, input {h}x{w}x{c}, {len(self.layers)} layers"]
+        lines += [f"  {layer.name:<8} {layer.type:<8} {layer.activation:<8} -> {'x'.join(map(str, shape))}"
+                  for layer, shape in zip(self.layers, self.shapes())]
+        return "\n".join(lines) + "\n"
+
 
 def default_spec_text() -> str:
     """The TOML text of the default spec (the reconstruction of the exam's figure)."""
@@ -115,7 +123,8 @@ def parse(text: str, source: str = "<spec>") -> Spec:
     except DeriveError as exc:
         raise DeriveError(*(f"{source}: {p}" for p in exc.problems)) from None
     if n > MAX_PARAMS:
-        raise DeriveError(f"{source}: one branch would have {n} parameters, more than the {MAX_PARAMS:.0e} this tool accepts")
+        raise DeriveError(f"{source}: one branch would have {n} parameters, more than the {MAX_PARAMS:.0e} "
+                          "this tool accepts")
     return spec
 
 

@@ -7,7 +7,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from derive import __version__, shapes, spec as specmod
+from derive import __version__, shapes
+from derive import spec as specmod
 from derive.cli import cli
 
 FORMATS = ("text", "markdown", "latex", "json")

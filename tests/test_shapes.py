@@ -4,10 +4,11 @@ import math
 
 import pytest
 from hypothesis import assume, given, settings
-
-from derive import shapes, spec as specmod
-from derive.errors import DeriveError
 from specgen import spec_dicts, to_toml
+
+from derive import shapes
+from derive import spec as specmod
+from derive.errors import DeriveError
 
 
 @pytest.mark.parametrize("n, k, s", [(32, 3, 1), (32, 3, 2), (7, 3, 2), (5, 5, 3), (4, 7, 1), (1, 1, 1), (9, 2, 4)])

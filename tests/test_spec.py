@@ -6,10 +6,10 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from specgen import spec_dicts, to_toml
 
 from derive import spec as specmod
 from derive.errors import DeriveError
-from specgen import spec_dicts, to_toml
 
 GOOD = {
     "input": [32, 32, 3],

@@ -9,13 +9,13 @@ Library API (no click needed)::
     result.figures      # PNG files, deterministic by seed
 
 ``run_all`` runs every experiment of ``NAMES`` in order. Results live in a cache directory keyed
-by the experiment, its spec, data, seed, quick/full and the source of the code it runs.
+by the experiment, its spec, data, seed, quick/full and the source of the code it runs
+(:mod:`derive.runtime.cache`).
 ``progress``, if given, is called as ``progress(label, total)`` and must return a context manager
 whose value has ``update(n)`` (``click.progressbar(length=total, label=label)`` fits).
 """
 
 from derive.experiments.runner import (
-    DEFAULT_CACHE_DIR,
     NAMES,
     Result,
     describe,
@@ -23,4 +23,4 @@ from derive.experiments.runner import (
     run_all,
 )
 
-__all__ = ["DEFAULT_CACHE_DIR", "NAMES", "Result", "describe", "run", "run_all"]
+__all__ = ["NAMES", "Result", "describe", "run", "run_all"]

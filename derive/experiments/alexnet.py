@@ -17,7 +17,6 @@ from derive.experiments.runner import Outcome
 QUESTION = "Ex. 2 Q6"
 TITLE = "AlexNet's rule = momentum SGD on L + (0.0005/2)·‖w‖²; training with and without each term"
 NEEDS = frozenset({"spec", "data"})
-USES = ("derive.network", "derive.layers", "derive.train", "derive.data")
 SIZES = {
     "quick": {"replay_steps": 5, "replay_pairs": 4, "steps": 15, "train_images": 400, "test_images": 200,
               "eval_pairs": 200},
@@ -62,12 +61,13 @@ def compute(ctx) -> Outcome:
 
 def _replay(ctx, steps: int, pairs: int) -> dict:
     """Run the rules side by side from one start on the same batches; record the largest relative gap."""
-    from derive import data, train
-    from derive.network import Network
+    from derive.engine import data, train
+    from derive.engine.network import Network
 
     x, y, _, _ = common.exam_data(ctx, max(4 * pairs, 64), 16)
-    nets = {name: Network(ctx.spec, dtype=np.float64, seed=ctx.seed) for name in
-            ("alexnet_rule", "momentum_on_regularised_loss", "wrong_coefficient_lambda_not_half", "torch_sgd_weight_decay")}
+    rules = ("alexnet_rule", "momentum_on_regularised_loss", "wrong_coefficient_lambda_not_half",
+             "torch_sgd_weight_decay")
+    nets = {name: Network(ctx.spec, dtype=np.float64, seed=ctx.seed) for name in rules}
     reference = train.AlexNet(EPS, momentum=MU, weight_decay=LAMBDA)
     decays = reference.decays
     heavy = {"momentum_on_regularised_loss": _HeavyBall(EPS, MU, LAMBDA, decays),
@@ -120,7 +120,8 @@ def _torch_sgd(params, decays):
 
     def step(grads):
         for k, t in tensors.items():
-            t.grad = torch.from_numpy(np.ascontiguousarray(grads[k]).reshape(t.shape))  # ascontiguousarray makes a 0-d slope 1-d
+            # ascontiguousarray makes a 0-d slope 1-d: reshape brings it back to the tensor's shape
+            t.grad = torch.from_numpy(np.ascontiguousarray(grads[k]).reshape(t.shape))
         with torch.no_grad():
             opt.step()
 
@@ -153,4 +154,5 @@ def summary(c) -> str:
     losses = ", ".join(f"{n} {v:.3f}" for n, v in c["loss_last"].items())
     return (f"{c['replay_steps']} float64 steps: momentum on L + λ/2‖w‖² parts from AlexNet's rule by at most "
             f"{c['max_relative_gap_momentum_on_regularised_loss']:.1e}{torch_text} (λ instead of λ/2: "
-            f"{c['max_relative_gap_wrong_coefficient']:.1e}); last loss {losses} (seed {c['seed']}, {c['steps']} steps)")
+            f"{c['max_relative_gap_wrong_coefficient']:.1e}); last loss {losses} "
+            f"(seed {c['seed']}, {c['steps']} steps)")

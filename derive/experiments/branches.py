@@ -38,7 +38,6 @@ from derive.experiments.runner import Outcome
 QUESTION = "Ex. 1 Q4"
 TITLE = "Do the weights of L2 and L'2 become equal? Untied, tied and same-start branches"
 NEEDS = frozenset({"spec", "data"})
-USES = ("derive.network", "derive.layers", "derive.train", "derive.data")
 SIZES = {
     "quick": {"steps": 20, "every": 10, "train_images": 400, "test_images": 200, "probe_images": 48,
               "eval_pairs": 200},

@@ -13,7 +13,9 @@ import functools
 import hashlib
 import json
 
-from derive.data import labelled_images  # experiments that draw images directly call it as common.labelled_images
+from derive.engine.data import (
+    labelled_images,  # experiments that draw images directly call it as common.labelled_images
+)
 
 
 @contextlib.contextmanager
@@ -22,22 +24,6 @@ def plotting():
     import matplotlib.style
 
     with matplotlib.style.context("default"):
-        yield
-
-
-@contextlib.contextmanager
-def single_threaded_blas():
-    """One BLAS thread (the network runs its two branches in two threads itself).
-
-    On a machine shared with other jobs, a multi-threaded BLAS spins waiting for busy cores and a
-    step can take ten times longer; one thread per branch keeps timings steady.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
         yield
 
 
@@ -54,7 +40,7 @@ def grey_images(n: int, seed: int):
     """``n`` grey 32x32 Shapeset images flattened to (n, 1024) float64, their labels and the class count."""
     import numpy as np
 
-    from derive import data
+    from derive.engine import data
 
     x, y = data.shapeset(n, seed=seed, color=False, dtype=np.float64)
     return x.reshape(n, -1), y, len(data.CLASSES)
@@ -77,7 +63,7 @@ def exam_data(ctx, n_train: int, n_test: int):
 
 @functools.lru_cache(maxsize=2)
 def _exam_data(source, source_key: str, n_train: int, n_test: int, seed: int, shape: tuple):
-    from derive import train
+    from derive.engine import train
 
     (x, y), (xt, yt), _ = train.standardised(labelled_images(source, n_train, seed, "train", shape),
                                              labelled_images(source, n_test, seed, "test", shape))
@@ -90,14 +76,14 @@ def network(spec, seed: int, **options):
     """The exam network under the shared recipe (float32, He initialisation)."""
     import numpy as np
 
-    from derive.network import Network
+    from derive.engine.network import Network
 
     return Network(spec, dtype=np.dtype(RECIPE["dtype"]).type, init=RECIPE["init"], seed=seed, threads=2, **options)
 
 
 def momentum(lr: float | None = None, weight_decay: float = 0.0, mu: float | None = None):
     """AlexNet's update rule with the recipe's rate and momentum (no weight decay unless asked)."""
-    from derive import train
+    from derive.engine import train
 
     return train.AlexNet(RECIPE["lr"] if lr is None else lr, momentum=RECIPE["momentum"] if mu is None else mu,
                          weight_decay=weight_decay)
@@ -113,7 +99,7 @@ def train_run(ctx, label: str, net, sets, *, steps: int, opt, every: int = 0, pr
     the network takes that run's final weights and the record is that run's (without checkpoints).
     The optimiser's state is then not advanced.
     """
-    from derive import data, train
+    from derive.engine import data, train
 
     key = _run_key(net, sets, steps, opt, eval_pairs, ctx.seed)
     if probe is None and key in _DONE:

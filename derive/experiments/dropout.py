@@ -19,7 +19,6 @@ from derive.experiments.runner import Outcome
 QUESTION = "Ex. 1 Q6"
 TITLE = "Dropout on L5/L'5 and L6/L'6: D between the branches for identical inputs, and training"
 NEEDS = frozenset({"spec", "data"})
-USES = ("derive.network", "derive.layers", "derive.train", "derive.data")
 SIZES = {
     "quick": {"steps": 15, "train_images": 400, "test_images": 200, "eval_pairs": 200, "mc_images": 3,
               "mc_draws": 300},
@@ -71,7 +70,7 @@ def compute(ctx) -> Outcome:
 
 def _head(net, spec, p5: float, p6: float):
     """The last two layers as a network of their own, sharing the trained weights, with dropout."""
-    from derive.network import Network
+    from derive.engine.network import Network
 
     shapes = [tuple(spec.input)] + spec.shapes()
     entry = shapes[-3]

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from derive import mlp
-from derive.experiments import common
+from derive.experiments import common, mlp
 from derive.experiments.runner import Outcome
 
 QUESTION = "Ex. 2 Q5"
 TITLE = "Back-propagated gradients at initialisation: standard vs normalized initialisation"
 NEEDS = frozenset()
-USES = ("derive.mlp", "derive.data")
 SIZES = {
     "quick": {"hidden_layers": 5, "width": 1000, "examples": 200, "weight_batches": 2, "batch": 10, "bins": 81},
     "full": {"hidden_layers": 5, "width": 1000, "examples": 1000, "weight_batches": 4, "batch": 10, "bins": 101},

@@ -1,36 +1,28 @@
-"""The experiment registry, the runner and its cache.
+"""The experiment registry and the runner.
 
 Each experiment is a module of this package exposing ``QUESTION``, ``TITLE``, ``SIZES``
-(``{"quick": {...}, "full": {...}}``), ``NEEDS`` (a subset of ``{"spec", "data"}``), ``USES``
-(the library modules whose source it runs), ``compute(ctx) -> Outcome`` and
-``summary(conclusion) -> str``. A result is stored under ``<cache>/<name>/<key>/`` as
-``result.json`` plus one PNG per figure; the key hashes everything the numbers depend on.
+(``{"quick": {...}, "full": {...}}``), ``NEEDS`` (a subset of ``{"spec", "data"}``),
+``compute(ctx) -> Outcome`` and ``summary(conclusion) -> str``. A result is an entry of the one
+result store (:mod:`derive.runtime.cache`), ``<cache>/experiments/<name>/<key>/``: its numbers and
+one PNG per figure; the key hashes everything the numbers depend on, the code included.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import importlib
-import importlib.util
 import json
-import math
-import os
-import shutil
-import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from derive import __version__, cache
 from derive.errors import DeriveError
+from derive.runtime import cache, tuning
 
 NAMES = ("branches", "loss", "dropout", "sparsity", "convolution", "vanishing", "glorot", "alexnet")
-DEFAULT_CACHE_DIR = Path(".derive-cache") / "experiments"
-RESULT_FILE = "result.json"
 FIGURE_DPI = 110
 # Seconds each experiment computes at full size on a 2-core machine: only the order in which workers
 # take them depends on it (the longest first, so that they finish together).
@@ -64,7 +56,7 @@ class Result:
         return {"name": self.name, "question": self.question, "title": self.title, "seed": self.seed,
                 "quick": self.quick, "key": self.key, "directory": str(self.directory), "sizes": self.sizes,
                 "conclusion": self.conclusion, "figures": [str(p) for p in self.figures],
-                "numbers_file": str(self.directory / RESULT_FILE), "cached": self.cached}
+                "numbers_file": str(self.directory / cache.RECORD), "cached": self.cached}
 
 
 @dataclass
@@ -114,20 +106,29 @@ def describe(name: str) -> dict:
 
 @dataclass(frozen=True)
 class Job:
-    """One experiment to run: its inputs, its cache key and the folder its result goes to."""
+    """One experiment to run: its inputs and the store entry its result goes to."""
 
     name: str
     spec: Any
     seed: int
     quick: bool
     source: Any
-    key: str
-    directory: Path
+    entry: cache.Entry
+
+    @property
+    def key(self) -> str:
+        """The result's key in the store."""
+        return self.entry.key
+
+    @property
+    def directory(self) -> Path:
+        """The result's folder."""
+        return self.entry.folder
 
 
 def plan(name: str, spec=None, seed: int = 0, quick: bool = False, data: str = "shapeset",
          cache_dir: str | Path | None = None) -> Job:
-    """Check the inputs of one experiment and name its result (key and folder); nothing is run."""
+    """Check the inputs of one experiment and name its result (its entry in the store); nothing is run."""
     mod = _module(name)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise DeriveError(f"the seed must be a non-negative integer, got {seed!r}")
@@ -135,18 +136,18 @@ def plan(name: str, spec=None, seed: int = 0, quick: bool = False, data: str = "
         from derive.spec import default_spec
 
         spec = default_spec()
-    from derive.data import parse_data
+    from derive.engine.data import parse_data
 
     source = parse_data(data) if "data" in mod.NEEDS else None
     spec = spec if "spec" in mod.NEEDS else None
-    key = cache_key(name, mod, spec, source, seed, quick)
-    root = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
-    return Job(name, spec, seed, quick, source, key, root / name / key)
+    root = Path(cache_dir) if cache_dir is not None else cache.DEFAULT_DIR
+    return Job(name, spec, seed, quick, source, cache.Entry(root, f"experiments/{name}",
+                                                             cache_key(name, spec, source, seed, quick)))
 
 
 def load(job: Job) -> Result | None:
     """The stored result of a job, or None when it has not been computed (or is damaged)."""
-    return _load(job.directory)
+    return _load(job)
 
 
 def compute(job: Job, progress: Callable | None = None) -> float:
@@ -157,15 +158,17 @@ def compute(job: Job, progress: Callable | None = None) -> float:
     mod = _module(job.name)
     ctx = Context(job.name, job.seed, job.quick, dict(mod.SIZES["quick" if job.quick else "full"]), job.spec,
                   job.source, progress)
-    with common.plotting(), common.single_threaded_blas():
+    # One BLAS thread: the network runs its two branches in two threads itself, and on a machine shared
+    # with other jobs a multi-threaded BLAS spins waiting for busy cores.
+    with common.plotting(), tuning.blas_threads(1):
         outcome = mod.compute(ctx)
-        _store(job.directory, job.name, mod, ctx, outcome, job.key)
+        _store(job, mod, ctx, outcome)
     return time.perf_counter() - start
 
 
 def work(job: Job) -> float:
     """:func:`compute` in a worker process, its progress forwarded to the caller."""
-    from derive import workers
+    from derive.runtime import workers
 
     return compute(job, workers.progress())
 
@@ -180,20 +183,20 @@ def run(name: str, spec=None, seed: int = 0, quick: bool = False, data: str = "s
 
 def run_all(names=None, *, spec=None, seed: int = 0, quick: bool = False, data: str = "shapeset",
             cache_dir: str | Path | None = None, progress: Callable | None = None, force: bool = False,
-            workers: int = 0, done: Callable | None = None) -> list[Result]:
+            workers: int = 0, done: Callable | None = None) -> Results:
     """Run the named experiments (default: all of ``NAMES``) with the same options; results in that order.
 
     ``workers`` > 0 computes the missing results in that many worker processes at once, the longest
     first; 0 computes them here one after the other. ``done(result, seconds)``, if given, is called
     as each result is ready (seconds of computing, 0 when it came from the cache).
     """
-    from derive import workers as pools
+    from derive.runtime import workers as pools
 
     names = list(NAMES if names is None else names)
     for name in names:
         _module(name)  # an unknown name is rejected before anything runs
     jobs = [plan(name, spec, seed, quick, data, cache_dir) for name in dict.fromkeys(names)]
-    root = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    root = Path(cache_dir) if cache_dir is not None else cache.DEFAULT_DIR
     cache.check_folder(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -203,7 +206,7 @@ def run_all(names=None, *, spec=None, seed: int = 0, quick: bool = False, data: 
     todo = sorted((job for job in jobs if results[job.name] is None), key=lambda j: -COST.get(j.name, 0))
 
     def finish(job, elapsed):
-        results[job.name] = _load(job.directory, cached=False)
+        results[job.name] = _load(job, cached=False)
         if done is not None:
             done(results[job.name], elapsed)
 
@@ -218,30 +221,27 @@ def run_all(names=None, *, spec=None, seed: int = 0, quick: bool = False, data: 
     else:
         for job in todo:
             finish(job, compute(job, progress))
-    return [results[name] for name in names]
+    return Results(results[name] for name in names)
 
 
-def cache_key(name: str, mod, spec, source, seed: int, quick: bool) -> str:
+class Results(list):
+    """Experiment results in the order asked, and their rendering."""
+
+    def render(self, fmt: str = "text") -> str:
+        """One summary line per experiment with its files, or the JSON list of the results."""
+        if fmt == "json":
+            return json.dumps([r.to_dict() for r in self], indent=2, sort_keys=True) + "\n"
+        lines = []
+        for r in self:
+            lines += [f"{r.name} ({r.question}): {r.summary()}", f"  numbers: {r.directory / cache.RECORD}"]
+            lines += [f"  figure:  {path}" for path in r.figures]
+        return "\n".join(lines) + "\n"
+
+
+def cache_key(name: str, spec, source, seed: int, quick: bool) -> str:
     """The hash of everything a result depends on: experiment, spec content, data, seed, size, code."""
-    spec_view = None
-    if spec is not None:
-        spec_view = {k: v for k, v in dataclasses.asdict(spec).items() if k != "source"}
-    payload = {"experiment": name, "spec": spec_view, "data": None if source is None else source.key(),
-               "seed": seed, "quick": quick, "code": code_version(mod)}
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def code_version(mod) -> str:
-    """A hash of the source of the experiment, this runner and the library modules it uses."""
-    names = sorted({mod.__name__, __name__, "derive.experiments.common", *mod.USES})
-    digest = hashlib.sha256(__version__.encode())
-    for mod_name in names:
-        found = importlib.util.find_spec(mod_name)
-        digest.update(mod_name.encode())
-        if found is not None and found.origin and os.path.exists(found.origin):
-            digest.update(Path(found.origin).read_bytes())
-    return digest.hexdigest()[:16]
+    return cache.key(f"experiments/{name}", f"derive.experiments.{name}", spec=spec, data=source, seed=seed,
+                     quick=quick)
 
 
 def _module(name: str):
@@ -250,61 +250,34 @@ def _module(name: str):
     return importlib.import_module(f"derive.experiments.{name}")
 
 
-def _load(directory: Path, cached: bool = True) -> Result | None:
-    try:
-        record = json.loads((directory / RESULT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+RECORD_FIELDS = ("experiment", "question", "title", "seed", "quick", "sizes", "numbers", "conclusion", "figures")
+
+
+def _valid(record) -> bool:
+    return (isinstance(record, dict) and all(k in record for k in RECORD_FIELDS)
+            and isinstance(record["numbers"], dict) and isinstance(record["conclusion"], dict)
+            and isinstance(record["sizes"], dict) and isinstance(record["figures"], list))
+
+
+def _load(job: Job, cached: bool = True) -> Result | None:
+    record = job.entry.load(_valid)
+    if record is None or record["experiment"] != job.name or sorted(record["figures"]) != \
+            sorted(p.name for p in job.entry.files()):
         return None
-    figures = tuple(directory / f for f in record["figures"])
-    if not all(p.is_file() for p in figures):
-        return None
+    figures = tuple(job.directory / f for f in record["figures"])
     return Result(record["experiment"], record["question"], record["title"], record["seed"], record["quick"],
-                  record["key"], directory, record["sizes"], record["numbers"], record["conclusion"],
-                  figures, cached)
+                  job.key, job.directory, record["sizes"], record["numbers"], record["conclusion"], figures, cached)
 
 
-def _store(final: Path, name: str, mod, ctx: Context, outcome: Outcome, key: str) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=final.parent))
-    try:
-        stems = sorted(outcome.figures)
-        for stem in stems:
-            fig = outcome.figures[stem]
-            # No Software/date metadata: the same numbers give the same bytes.
-            fig.savefig(tmp / f"{stem}.png", format="png", dpi=FIGURE_DPI, metadata={"Software": None})
-        record = {"experiment": name, "question": mod.QUESTION, "title": mod.TITLE, "seed": ctx.seed,
-                  "quick": ctx.quick, "key": key, "sizes": ctx.sizes,
-                  "data": None if ctx.data is None else ctx.data.label(),
-                  "numbers": outcome.numbers, "conclusion": outcome.conclusion,
-                  "figures": [f"{stem}.png" for stem in stems]}
-        (tmp / RESULT_FILE).write_text(dumps(record), encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final)
-        try:
-            os.replace(tmp, final)
-        except OSError:
-            if not (final / RESULT_FILE).is_file():
-                raise
-            # Another process sharing the cache stored this key meanwhile: same inputs, same bytes.
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def _store(job: Job, mod, ctx: Context, outcome: Outcome) -> None:
+    stems = sorted(outcome.figures)
 
+    def writer(fig):
+        # No Software/date metadata: the same numbers give the same bytes.
+        return lambda path: fig.savefig(path, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
 
-def dumps(obj) -> str:
-    """Deterministic JSON: sorted keys, NumPy scalars and arrays as plain values, NaN/inf as null."""
-    return json.dumps(plain(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
-
-
-def plain(obj):
-    """Convert NumPy values (recursively) into JSON-ready Python values."""
-    if isinstance(obj, dict):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    if hasattr(obj, "tolist"):
-        return plain(obj.tolist())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    return obj
+    record = {"experiment": job.name, "question": mod.QUESTION, "title": mod.TITLE, "seed": ctx.seed,
+              "quick": ctx.quick, "sizes": ctx.sizes, "data": None if ctx.data is None else ctx.data.label(),
+              "numbers": outcome.numbers, "conclusion": outcome.conclusion,
+              "figures": [f"{stem}.png" for stem in stems]}
+    job.entry.store(record, {f"{stem}.png": writer(outcome.figures[stem]) for stem in stems})

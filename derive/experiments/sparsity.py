@@ -17,7 +17,6 @@ from derive.experiments.runner import Outcome
 QUESTION = "Ex. 1 Q7"
 TITLE = "How often the batch mean ρ̂ of L6 leaves (0, 1): literal vs sigmoid reading"
 NEEDS = frozenset({"spec", "data"})
-USES = ("derive.network", "derive.layers", "derive.train", "derive.data")
 SIZES = {
     "quick": {"steps": 10, "every": 5, "batches": 8, "train_images": 400, "test_images": 200, "eval_pairs": 200},
     "full": {"steps": 80, "every": 20, "batches": 20, "train_images": 5000, "test_images": 1000,
@@ -28,7 +27,7 @@ RHO, BETA = 0.1, 1e-3  # the exam's sparsity target; the tool's default weight o
 
 def compute(ctx) -> Outcome:
     """Probe ρ̂ under both readings through plain training, then train with the KL term in each reading."""
-    from derive.network import KL
+    from derive.engine.network import KL
 
     z = ctx.sizes
     spec = ctx.spec.with_options(shared=True)
@@ -141,8 +140,9 @@ def summary(c) -> str:
     """One line: the share of batches on which the literal reading is undefined, and the training outcome."""
     lit = c["literal_undefined_batch_share"]
     failed = c["literal_training_failed_at_step"]
+    sigmoid = max(c["sigmoid_undefined_batch_share"].values())
     return (f"{c['layer']}, batches of {c['batch']}: literal ρ̂ undefined on "
             f"{', '.join(f'{lit[str(k)]:.0%} (step {k})' for k in c['checkpoint_steps'])} of batches; sigmoid "
-            f"reading on {max(c['sigmoid_undefined_batch_share'].values()):.0%} at most; training with the literal reading "
+            f"reading on {sigmoid:.0%} at most; training with the literal reading "
             f"{'completed' if c['literal_training_completed'] else f'stopped at step {failed}'}, with the sigmoid "
             f"reading {'completed' if c['sigmoid_training_completed'] else 'stopped'} (seed {c['seed']})")

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from derive import mlp
-from derive.experiments import common
+from derive.experiments import common, mlp
 from derive.experiments.runner import Outcome
 
 QUESTION = "Ex. 2 Q4"
 TITLE = "Vanishing gradients through about 20 layers at initialisation, and the remedies"
 NEEDS = frozenset()
-USES = ("derive.mlp", "derive.data")
 SIZES = {
     "quick": {"hidden_layers": 20, "width": 128, "examples": 64},
     "full": {"hidden_layers": 20, "width": 256, "examples": 256},
@@ -43,7 +41,7 @@ def compute(ctx) -> Outcome:
     sizes = [x.shape[1]] + [z["width"]] * z["hidden_layers"] + [k]
     configs = {}
     with ctx.bar("configurations", len(CONFIGS)) as bar:
-        for i, (name, (act, init, bn, res, role)) in enumerate(CONFIGS.items()):
+        for name, (act, init, bn, res, role) in CONFIGS.items():
             # The same weights draw for every configuration sharing an initialisation.
             net = mlp.build(sizes, act, init, ctx.rng(2, _INIT_STREAM[init]), batchnorm=bn, residual=res)
             trace = mlp.backprop(net, x, y)

@@ -1,1 +1,0 @@
-"""Exercise 1, Q3: the parameter count."""

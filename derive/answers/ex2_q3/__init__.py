@@ -1,1 +1,0 @@
-"""Exercise 2, Q3: the convolution of a CNN."""

@@ -1,1 +1,0 @@
-"""Exercise 2, Q4: four remedies for vanishing gradients."""

@@ -1,1 +1,0 @@
-"""Exercise 2, Q5: standard versus normalised initialisation."""

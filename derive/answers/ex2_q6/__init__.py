@@ -1,1 +1,0 @@
-"""Exercise 2, Q6: AlexNet's update rule."""

@@ -1,0 +1,1 @@
+"""The certificate: printed formulas evaluated on real tensors against finite differences, backprop and autograd."""

@@ -1,0 +1,41 @@
+"""Training steps driven by the printed gradients, against the pure-backprop trajectory.
+
+Two copies of the network take the same N steps of plain SGD on the same pairs: one with every
+gradient from backprop, the other with the top layers' gradients replaced by the printed results
+(evaluated on that copy's own forward pass at every step). The printed formulas are right only if
+the two trajectories stay together to rounding error, and training must lower the loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from derive.certify import tensors
+from derive.engine import train
+
+STEPS = 5
+LR = 0.002
+TOLERANCE = 1e-10
+
+
+def replay(ctx, derivations, steps: int = STEPS, lr: float = LR) -> dict:
+    """N SGD steps with printed gradients for the top layers and backprop for the rest, vs backprop alone."""
+    plain, mixed = ctx.net.copy(), ctx.net.copy()
+    opt_plain, opt_mixed = train.SGD(lr), train.SGD(lr)
+    results = [r for d in derivations for r in d.results]
+    losses, deviation = [], 0.0
+    for _ in range(steps):
+        cache = plain.forward(ctx.x1, ctx.x2, ctx.l)
+        losses.append(float(cache.loss))
+        train.step(plain, plain.backward(cache), opt_plain)
+        cache = mixed.forward(ctx.x1, ctx.x2, ctx.l)
+        grads = mixed.backward(cache)
+        values, batched = tensors.bindings(ctx.graph, mixed, cache)
+        for r in results:
+            grads[r.param] = tensors.batch_mean(r, values, batched, mixed.params[r.param].shape)
+        train.step(mixed, grads, opt_mixed)
+        deviation = max(deviation, max(float(np.abs(plain.params[k] - mixed.params[k]).max()) for k in plain.params))
+    last = float(plain.forward(ctx.x1, ctx.x2, ctx.l).loss)
+    return {"steps": steps, "lr": lr, "max_trajectory_deviation": deviation, "loss_first": losses[0],
+            "loss_last": last, "ok": deviation <= TOLERANCE and last < losses[0],
+            "replaced": sorted(r.param for r in results)}

@@ -1,0 +1,89 @@
+"""Numbers and words of the sheet in both languages, and the escapes of each output format.
+
+Light on purpose (no Jinja, no pandoc, no NumPy): answer units and reports import it freely.
+French writes a decimal comma and groups thousands with a no-break space; English writes a decimal
+point and groups with commas.
+"""
+
+from __future__ import annotations
+
+
+def num(value, lang: str = "en", digits: int = 3) -> str:
+    """A number for running text: integers with thin grouping, floats with `digits` significant digits."""
+    if isinstance(value, bool):
+        raise TypeError("num() got a bool")
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e15
+                                  and digits >= len(str(int(abs(value))))):
+        text = f"{int(value):,}"
+        return text.replace(",", "\u00a0" if lang == "fr" else ",")
+    text = f"{value:.{digits}g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return _decimal(text, lang)
+
+
+def fixed(value: float, spec: str, lang: str = "en") -> str:
+    """A number written with a Python format spec (a check's precision), with the decimal comma in French."""
+    return _decimal(format(value, spec), lang)
+
+
+def _decimal(text: str, lang: str) -> str:
+    return text.replace(".", ",") if lang == "fr" else text
+
+
+def mnum(value, lang: str = "en", digits: int = 3) -> str:
+    """A number for LaTeX math: powers of ten written out, commas braced so that they add no space."""
+    mantissa, _, exponent = num(value, lang, digits).partition("e")
+    mantissa = mantissa.replace(",", "{,}").replace("\u00a0", r"\,")
+    if not exponent:
+        return mantissa
+    return rf"10^{{{exponent}}}" if mantissa == "1" else rf"{mantissa} \times 10^{{{exponent}}}"
+
+
+def points(value, lang: str = "en") -> str:
+    """Points as the sheet writes them: "1,5 pt" in French, "1.5 pts" in English."""
+    text = num(float(value), lang, 4) if not float(value).is_integer() else str(int(value))
+    if lang == "fr":
+        return f"{text}\u00a0pt" + ("s" if float(value) >= 2 else "")
+    return f"{text} pt" + ("" if float(value) == 1 else "s")
+
+
+def primed(name: str) -> str:
+    """The second branch's name of a layer, as the exam writes it: L2 -> L'2 (other names: conv2 -> conv2')."""
+    head = name.rstrip("0123456789")
+    return f"{head}'{name[len(head):]}" if head == "L" and head != name else f"{name}'"
+
+
+# How the prose names an activation that has no parameter, per language.
+ACTIVATION_NAMES = {
+    "en": {"relu": "ReLU", "linear": "the linear output", "tanh": "tanh", "sigmoid": "the sigmoid"},
+    "fr": {"relu": "ReLU", "linear": "la sortie linéaire", "tanh": "tanh", "sigmoid": "la sigmoïde"},
+}
+
+
+def activation_name(name: str, lang: str = "en") -> str:
+    """An activation's name for running text in one language."""
+    return ACTIVATION_NAMES[lang][name]
+
+
+def listing(items, lang: str = "en") -> str:
+    """Words joined for running text: "a", "a and b", "a, b and c" (French: "et")."""
+    items = list(items)
+    if len(items) < 2:
+        return "".join(items)
+    return ", ".join(items[:-1]) + (" et " if lang == "fr" else " and ") + items[-1]
+
+
+TEX_SPECIALS = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text: str) -> str:
+    """Plain text made safe for LaTeX."""
+    return "".join(TEX_SPECIALS.get(ch, ch) for ch in str(text))
+
+
+def typ_escape(text: str) -> str:
+    """Plain text made safe for Typst markup."""
+    return "".join("\\" + ch if ch in "\\#*_`$<>@[]=-+/~'\"" else ch for ch in str(text))

@@ -1,0 +1,1 @@
+"""Process plumbing: the result cache, worker processes, BLAS kernels, threads and memory."""

@@ -1,0 +1,111 @@
+"""BLAS kernels, BLAS threads and memory: the process-wide settings of the NumPy engine, in one place.
+
+Two costs that no array code can avoid are set here, before any work starts:
+
+- OpenBLAS picks its kernels from the CPU model; version 0.3 treats AMD Zen 4, which has AVX-512,
+  as a Haswell (AVX2) machine, which halves the rate of float32 matrix products. Asking for the
+  SkylakeX kernels through ``OPENBLAS_CORETYPE`` only works before NumPy loads OpenBLAS.
+- glibc returns large freed blocks to the system, so every step's fresh arrays are page-faulted
+  in again (about 12,000 faults and a fifth of the step's time); raising the mmap and trim
+  thresholds keeps freed memory in the process for reuse.
+
+Here too: how many threads BLAS may use inside a block (the engine runs its two branches in two
+threads, each with one BLAS thread) and which kernels it runs. This module imports nothing heavy:
+``for_speed`` must run before NumPy is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import sys
+
+AVX512 = frozenset({"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"})  # what SkylakeX kernels use
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+KEEP_BYTES = 1 << 30
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags (empty when the system does not say)."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def openblas_coretype(environ=os.environ, flags: frozenset[str] | None = None, override: bool = False,
+                      numpy_loaded: bool | None = None) -> str | None:
+    """Ask OpenBLAS for its AVX-512 kernels when the CPU has them; returns what is in force.
+
+    An ``OPENBLAS_CORETYPE`` already set is kept unless ``override``; once NumPy is loaded,
+    nothing changes.
+    """
+    loaded = "numpy" in sys.modules if numpy_loaded is None else numpy_loaded
+    if loaded or ("OPENBLAS_CORETYPE" in environ and not override):
+        return environ.get("OPENBLAS_CORETYPE")
+    if (cpu_flags() if flags is None else flags) >= AVX512:
+        environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+    return environ.get("OPENBLAS_CORETYPE")
+
+
+def keep_freed_memory() -> bool:
+    """Keep freed blocks of up to 1 GiB in the process (glibc only); True when applied."""
+    name = ctypes.util.find_library("c")
+    if not sys.platform.startswith("linux") or not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2 * KEEP_BYTES))
+    except (OSError, AttributeError):
+        return False
+
+
+def for_speed(override: bool = False) -> dict:
+    """Apply both settings (``override``: even over an OPENBLAS_CORETYPE already set); returns them."""
+    return {"openblas_coretype": openblas_coretype(override=override), "keep_freed_memory": keep_freed_memory()}
+
+
+_CONTROLLER = []
+
+
+def blas_threads(n: int):
+    """A context limiting BLAS to n threads (threadpoolctl, when installed; else no effect)."""
+    if not _CONTROLLER:
+        import numpy  # noqa: F401  (the controller sees only the BLAS libraries loaded when it is made)
+
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _CONTROLLER.append(None)
+        else:
+            _CONTROLLER.append(ThreadpoolController())
+    return contextlib.nullcontext() if _CONTROLLER[0] is None else _CONTROLLER[0].limit(limits=n, user_api="blas")
+
+
+def _blas_info() -> list[dict]:
+    import numpy  # noqa: F401  (loads the BLAS library that threadpoolctl then inspects)
+
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [i for i in threadpool_info() if i.get("user_api") == "blas"]
+
+
+def kernel_architecture() -> str:
+    """The OpenBLAS kernels this process runs ("unknown" without threadpoolctl or OpenBLAS)."""
+    found = [i.get("architecture") for i in _blas_info() if i.get("internal_api") == "openblas"]
+    return found[0] if found and found[0] else "unknown"
+
+
+def blas_kernels() -> str:
+    """NumPy's BLAS and the kernels it uses, as threadpoolctl reports them."""
+    info = _blas_info()
+    found = [f"{p['internal_api']} {p.get('version')} ({p.get('architecture')} kernels)" for p in info]
+    return ", ".join(found) or "none"

@@ -1,0 +1,129 @@
+"""Rendering: the Jinja environment and its filters, pandoc conversions, and the two PDF engines.
+
+Markdown is the one source of every answer's prose. The LaTeX and Typst sheets are skeletons
+(title block, marking-scheme table, sections) whose bodies are that Markdown converted by pandoc
+(the pypandoc-binary wheel), all fragments in one pandoc call per format to keep the build fast.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import jinja2
+
+from derive import prose
+from derive.errors import DeriveError
+
+ENGINES = ("typst", "latex")
+PANDOC_FORMATS = {"latex": "latex", "typst": "typst"}
+PANDOC_READER = "markdown-smart"
+# A paragraph that no answer contains: it separates fragments sent to pandoc in one call.
+SPLIT = "DERIVEFRAGMENTBOUNDARY"
+# A decimal comma in math is written 1{,}42 (LaTeX's way to keep the comma from adding a space).
+# Pandoc turns it into Typst's `1 \, 42`, where the comma is punctuation and is followed by a
+# space, the same output as for a list (1, 2); a marker carried through pandoc tells the two apart.
+_DECIMAL_COMMA = re.compile(r"(?<=\d)\{,\}(?=\d)")
+_TYPST_MARK = r"\mathrm{derivedecimalcomma}"
+_TYPST_MARKED = re.compile(r"\s*upright\(d e r i v e d e c i m a l c o m m a\)\s*")
+LATEX_TIMEOUT = 300
+
+
+def environment(*roots: Path) -> jinja2.Environment:
+    """A strict Jinja environment over the given template folders (undefined names are errors)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(r) for r in roots]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters.update(num=prose.num, mnum=prose.mnum, points=prose.points, tex_escape=prose.tex_escape,
+                       typ_escape=prose.typ_escape, primed=prose.primed, activation_name=prose.activation_name,
+                       listing=prose.listing)
+    return env
+
+
+def convert(fragments: list[str], to: str) -> list[str]:
+    """Convert Markdown fragments to LaTeX or Typst with one pandoc call; one output per fragment."""
+    if not fragments:
+        return []
+    import pypandoc
+
+    for f in fragments:
+        if SPLIT in f:
+            raise ValueError("a fragment contains the pandoc split marker")
+    text = f"\n\n{SPLIT}\n\n".join(fragments)
+    if to == "typst":
+        text = _DECIMAL_COMMA.sub(lambda _: _TYPST_MARK, text)
+    out = pypandoc.convert_text(text, PANDOC_FORMATS[to], format=PANDOC_READER,
+                                extra_args=["--wrap=preserve", "--columns=100"])
+    parts = [p.strip("\n") for p in out.replace("\r\n", "\n").split(SPLIT)]
+    if len(parts) != len(fragments):
+        raise RuntimeError(f"pandoc returned {len(parts)} fragments for {len(fragments)}")
+    if to == "latex":
+        parts = [p.strip() for p in parts]
+    else:  # a content block keeps the comma out of math spacing: 1,42 as one number
+        parts = [_TYPST_MARKED.sub("#[,]", p) for p in parts]
+    return parts
+
+
+def pandoc_version() -> str:
+    """The version of the pandoc binary that pypandoc runs."""
+    import pypandoc
+
+    return pypandoc.get_pandoc_version()
+
+
+def pdf_typst(source: Path) -> Path:
+    """Compile a Typst file (figures relative to its folder) to a PDF beside it."""
+    source = Path(source).resolve()
+    import typst
+
+    target = source.with_suffix(".pdf")
+    try:
+        typst.compile(str(source), output=str(target), root=str(source.parent))
+    except Exception as exc:  # typst raises its own error type, carrying the compiler's diagnostics
+        raise RuntimeError(f"typst could not compile {source.name}: {exc}") from exc
+    return target
+
+
+def pdf_latex(source: Path) -> Path:
+    """Compile a LaTeX file with latexmk (pdfLaTeX) to a PDF beside it."""
+    source = Path(source).resolve()  # latexmk runs in the file's folder: relative paths would point elsewhere
+    if shutil.which("latexmk") is None:
+        raise DeriveError("the latex PDF engine needs latexmk and TeX Live (e.g. apt-get install latexmk "
+                          "texlive-latex-recommended texlive-fonts-recommended texlive-lang-french); "
+                          "or use --pdf-engine typst")
+    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
+           f"-outdir={source.parent}", str(source)]
+    done = subprocess.run(cmd, cwd=source.parent, capture_output=True, text=True, errors="replace",
+                          timeout=LATEX_TIMEOUT, env=_latex_env())
+    target = source.with_suffix(".pdf")
+    if done.returncode != 0 or not target.exists():
+        lines = done.stdout.splitlines()
+        errors = [f"{line} {lines[i + 1].strip()}" if i + 1 < len(lines) else line
+                  for i, line in enumerate(lines) if line.startswith(("!", str(source)))]
+        raise RuntimeError(f"latexmk failed on {source.name}: " + " | ".join(errors[:5] or [done.stdout[-500:]]))
+    return target
+
+
+def _latex_env() -> dict:
+    import os
+
+    env = dict(os.environ)
+    # Fixed dates and IDs make the PDF reproducible where the TeX engine honours them.
+    env.setdefault("SOURCE_DATE_EPOCH", "1576195200")
+    env.setdefault("FORCE_SOURCE_DATE", "1")
+    return env
+
+
+def latex_version() -> str:
+    """The first line of `pdflatex --version`, or '' when TeX Live is absent."""
+    if shutil.which("pdflatex") is None:
+        return ""
+    done = subprocess.run(["pdflatex", "--version"], capture_output=True, text=True)
+    return done.stdout.splitlines()[0] if done.stdout else ""

@@ -1,0 +1,97 @@
+"""The benchmark: its FLOP count, its figures and its command (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from derive.cli import cli
+from derive.engine import bench
+from derive.spec import default_spec, parse
+
+SMALL = """
+input = [8, 8, 3]
+[[layer]]
+name = "C"
+type = "conv"
+kernel = 3
+filters = 4
+activation = "relu"
+[[layer]]
+name = "E"
+type = "dense"
+units = 2
+activation = "linear"
+"""
+
+
+def test_step_flops_of_the_default_network_by_hand():
+    # mult-adds per image and branch: L1 32·32·27·32, L2 16·16·288·32, L3 16·16·288·64,
+    # L4 8·8·576·64, L5 4096·256, L6 256·32; the first layer has no dL/dx product
+    first = 32 * 32 * 27 * 32
+    rest = 16 * 16 * 288 * 32 + 16 * 16 * 288 * 64 + 8 * 8 * 576 * 64 + 4096 * 256 + 256 * 32
+    assert bench.step_flops(default_spec(), 64) == 2 * 64 * 2 * (2 * first + 3 * rest)
+
+
+def test_run_reports_every_figure_without_torch():
+    timing = bench.run(parse(SMALL), batch=4, repeats=1, use_torch=False)
+    figures, notes = timing.figures, timing.notes
+    assert tuple(figures) == bench.KEYS
+    assert figures["torch_step_ms"] is None and figures["ratio"] is None
+    assert figures["numpy_step_ms"] > 0 and figures["gflops"] > 0 and figures["peak_gflops"] > 0
+    assert 0 < figures["peak_rss_mb"] < 1024
+    assert notes["batch"] == 4
+
+
+def test_run_against_torch_gives_a_ratio():
+    pytest.importorskip("torch")
+    timing = bench.run(parse(SMALL), batch=4, repeats=1)
+    figures, notes = timing.figures, timing.notes
+    assert figures["ratio"] == pytest.approx(figures["numpy_step_ms"] / figures["torch_step_ms"])
+    assert "threads" in notes["torch"]
+
+
+def test_bench_command_json_has_exactly_the_stable_keys(tmp_path):
+    (tmp_path / "small.toml").write_text(SMALL)
+    result = CliRunner().invoke(cli, ["bench", "--spec", str(tmp_path / "small.toml"), "--batch", "4",
+                                      "--repeats", "1", "--no-torch", "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)) == {"numpy_step_ms", "torch_step_ms", "ratio", "gflops", "peak_gflops",
+                                             "peak_rss_mb"}
+    text = CliRunner().invoke(cli, ["bench", "--spec", str(tmp_path / "small.toml"), "--batch", "4",
+                                    "--repeats", "1", "--no-torch", "--blas-kernels", "environment"])
+    assert text.exit_code == 0 and "GFLOP/s" in text.stdout and "pytorch: not timed" in text.stdout
+    assert "numpy's BLAS:" in text.stdout and "load average" in text.stdout
+
+
+@pytest.mark.parametrize("args", [["--batch", "0"], ["--repeats", "x"], ["--spec", "/nonexistent.toml"],
+                                  ["--threads", "0"], ["--blas-kernels", "fast"]])
+def test_bench_command_rejects_bad_input(args):
+    proc = subprocess.run([sys.executable, "-m", "derive", "bench", *args], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("derive: error:")
+
+
+def test_openblas_kernels_follow_the_cpu_and_respect_the_environment(tmp_path):
+    from derive.runtime import tuning
+
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512cd avx512bw "
+                                      "avx512dq avx512vl\n")
+    flags = tuning.cpu_flags(str(tmp_path / "cpuinfo"))
+    assert flags >= tuning.AVX512 and "avx2" in flags
+    assert tuning.cpu_flags(str(tmp_path / "missing")) == frozenset()
+    env = {}
+    assert tuning.openblas_coretype(env, flags, numpy_loaded=False) == "SkylakeX"
+    assert env == {"OPENBLAS_CORETYPE": "SkylakeX"}
+    env = {"OPENBLAS_CORETYPE": "Haswell"}
+    assert tuning.openblas_coretype(env, flags, numpy_loaded=False) == "Haswell"  # an explicit choice stays
+    assert tuning.openblas_coretype(env, flags, override=True, numpy_loaded=False) == "SkylakeX"
+    env = {}
+    assert tuning.openblas_coretype(env, flags - {"avx512bw"}, numpy_loaded=False) is None and env == {}
+    env = {}
+    assert tuning.openblas_coretype(env, flags, numpy_loaded=True) is None and env == {}  # too late: no effect
+    assert tuning.keep_freed_memory() in (True, False)
