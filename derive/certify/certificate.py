@@ -64,6 +64,7 @@ def run(spec, data: str = "shapeset", seed: int = 0, *, steps: int | None = None
     found = formulas.check_definitions(ctx.graph, ctx.values, ctx.batched, float(ctx.cache.pair_loss))
     for d in known:
         found += formulas.check_derivation(d, ctx.graph, ctx.values, ctx.batched, shapes, seed)
+        found += formulas.check_factors(d, ctx.values, ctx.batched, shapes)
     cases = tensors.check_cases(ctx, known)
     say("training steps with the printed gradients")
     replay = training.replay(ctx, known, **({} if steps is None else {"steps": steps}))

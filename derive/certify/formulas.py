@@ -12,7 +12,7 @@ import numpy as np
 import sympy as sp
 
 from derive.certify import evidence, lambdify
-from derive.symbolic import printing
+from derive.symbolic import factors, printing
 
 DIRECTION = sp.IndexedBase("v_dir", real=True)
 
@@ -108,6 +108,35 @@ def check_chain(d, result, values, batched, shape) -> evidence.Evidence:
                                atol=evidence.AGREE_RTOL * float(np.abs(ref).max(initial=0.0)))
     except lambdify.EvaluationError as exc:
         return evidence.Evidence(name, "simplified result", 0, 0, float("inf"), ok=False, notes=(str(exc),))
+
+
+def check_factors(d, values, batched, shapes) -> list[evidence.Evidence]:
+    """Each result written with the named factors δ and Δ (evaluated from their definitions) against the result."""
+    named = factors.named(d)
+    if named is None:
+        return []
+    bound, more = dict(values), set(batched)
+    for sym, definition in named.definitions.items():
+        if isinstance(sym, sp.Indexed):
+            k = sym.indices[0]
+            size = np.shape(values[next(iter(definition.atoms(sp.Indexed))).base.label.name])[-1]
+            bound[sym.base.label.name] = lambdify.evaluate(definition, values, (k,), (size,), batched)
+            more.add(sym.base.label.name)
+        else:
+            bound[sym.name] = lambdify.evaluate(definition, values, batched=batched)
+            more.add(sym.name)
+    out = []
+    for r in d.results:
+        name = f"named factors of {printing.text(r.lhs, d.notation)} ({r.param})"
+        free = tuple(r.lhs.variables[0].indices) if isinstance(r.lhs.variables[0], sp.Indexed) else ()
+        try:
+            got = lambdify.evaluate(named.compact(r.expr), bound, free, shapes[r.param], more, mean=True)
+            ref = lambdify.evaluate(r.expr, values, free, shapes[r.param], batched, mean=True)
+            out.append(evidence.compare(name, got, ref, method="full expression", rtol=evidence.AGREE_RTOL,
+                                        atol=evidence.AGREE_RTOL * float(np.abs(ref).max(initial=0.0))))
+        except lambdify.EvaluationError as exc:
+            out.append(evidence.Evidence(name, "full expression", 0, 0, float("inf"), ok=False, notes=(str(exc),)))
+    return out
 
 
 def check_derivation(d, g, values, batched, shapes, seed, reading: str = "") -> list[evidence.Evidence]:

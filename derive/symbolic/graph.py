@@ -17,7 +17,7 @@ import sympy as sp
 from derive.errors import DeriveError
 
 LOSS_INDICES = ("i", "j", "k")  # units of the layer below, of L5 and of L6
-KL_INDICES = ("f", "g", "t")    # units of L5 and L6 (the exam's w_(fg)) and the example of the batch
+KL_INDICES = ("f", "g", "i")    # units of L5 and L6 (the exam's w_(fg)), and i the example (t is the iteration)
 READINGS = ("literal", "sigmoid")
 RHO = sp.Rational(1, 10)        # the exam's sparsity target
 

@@ -16,7 +16,7 @@ from sympy.printing.str import StrPrinter
 # How each letter of the notation table is written: (LaTeX, Unicode).
 LETTERS = {
     "L": (r"\mathcal{L}", "L"), "R": (r"\mathcal{L}_{\mathrm{reg}}", "L_reg"), "beta": (r"\beta", "β"),
-    "rho": (r"\rho", "ρ"), "rhohat": (r"\hat{\rho}", "ρ̂"),
+    "rho": (r"\rho", "ρ"), "rhohat": (r"\hat{\rho}", "ρ̂"), "delta": (r"\delta", "δ"), "Delta": (r"\Delta", "Δ"),
 }
 WORDS = {"en": {"if": "if", "otherwise": "otherwise", "and": "and"},
          "fr": {"if": "si", "otherwise": "sinon", "and": "et"}}

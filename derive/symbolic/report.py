@@ -28,7 +28,7 @@ NOTES = {
     "prelu": ["PReLU(z) = z if z > 0, a·z otherwise: its derivative at z = 0 is a (as PyTorch's backward)."],
     "kl": ["The exam writes the weight w^{(fg)}_{(fg)}; it is read as w^{(56)}_{fg}, the weight from unit f of the "
            "lower layer to unit g of the upper layer. rho = 1/10 (the exam's sparsity target), beta kept symbolic; "
-           "t runs over the m examples of the batch (first branch only).",
+           "i runs over the m examples of the batch (first branch only; t is the iteration).",
            "Literal reading: rho-hat_g is the mean of the linear output itself; the Bernoulli KL is defined only when "
            "0 < rho-hat_g < 1 for every g, which a linear layer does not guarantee.",
            "Sigmoid reading: rho-hat_g is the mean of sigma(s_g), always in (0, 1); the well-defined reading."],

@@ -93,7 +93,7 @@ def test_kl_graph_in_both_readings_and_an_unknown_reading():
     sig = graph.kl_graph(spec.default_spec(), "sigmoid")
     assert lit.nodes["rhohat"].kind == "mean" and sig.nodes["rhohat"].kind == "mean_sigmoid"
     assert sig.nodes["rhohat"].expr.has(graph.sigmoid) and not lit.nodes["rhohat"].expr.has(graph.sigmoid)
-    assert lit.output == "R" and lit.ranges[graph.index("t")] == sp.Symbol("m", integer=True, positive=True)
+    assert lit.output == "R" and lit.ranges[graph.index("i")] == sp.Symbol("m", integer=True, positive=True)
     with pytest.raises(DeriveError, match="unknown reading"):
         graph.kl_graph(spec.default_spec(), "softmax")
 
