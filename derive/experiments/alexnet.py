@@ -52,11 +52,23 @@ def compute(ctx) -> Outcome:
                               for n, r in runs.items()},
         "held_out_accuracy": {n: r["held_out"]["accuracy"] for n, r in runs.items()},
         "decay_only_shrink_per_step": 1 - LAMBDA * common.RECIPE["lr"],
+        "decay_only_norm_ratio": {n: _decay_only(mu, lam, common.RECIPE["lr"], z["steps"])
+                                  for n, (mu, lam) in OPTIMISERS.items()},
         "momentum": MU, "weight_decay": LAMBDA, "lr": common.RECIPE["lr"], "steps": z["steps"],
+        "eval_pairs": z["eval_pairs"],
         "seed": ctx.seed, "data": ctx.data.label(),
     }
     numbers = {"recipe": common.RECIPE, "tied": True, "replay": replay, "runs": runs}
-    return Outcome(numbers, conclusion, {"alexnet": _figure(runs)})
+    return Outcome(numbers, conclusion, {"alexnet": lambda lang: _figure(runs, lang)})
+
+
+def _decay_only(mu: float, lam: float, lr: float, steps: int) -> float:
+    """w_T / w_0 under the update rule with the decay term alone (no gradient): what decay does by itself."""
+    w, v = 1.0, 0.0
+    for _ in range(steps):
+        v = mu * v - lam * lr * w
+        w += v
+    return w
 
 
 def _replay(ctx, steps: int, pairs: int) -> dict:
@@ -133,16 +145,27 @@ def _weight_norm(net, step: int) -> dict:
     return {"step": step, "weight_norm": norm}
 
 
-def _figure(runs):
+WORDS = {
+    "en": {"loss": "training loss (moving average of 10 steps)", "norm": "norm of all weights W",
+           "step": "training step", "sgd": "SGD", "momentum": "momentum", "weight_decay": "weight decay",
+           "alexnet": "momentum + weight decay"},
+    "fr": {"loss": "perte d'entraînement (moyenne glissante sur 10 pas)", "norm": "norme de tous les poids W",
+           "step": "pas d'entraînement", "sgd": "SGD", "momentum": "moment", "weight_decay": "décroissance des poids",
+           "alexnet": "moment + décroissance des poids"},
+}
+
+
+def _figure(runs, lang: str):
+    words = WORDS[lang]
     fig, axes = common.figure(10, 3.6, 1, 2)
     for name, run in runs.items():
-        axes[0, 0].plot(common.smooth(run["loss"], 10), label=name.replace("_", " "))
+        axes[0, 0].plot(common.smooth(run["loss"], 10), label=words[name])
         steps = [c["step"] for c in run["checkpoints"]]
-        axes[0, 1].plot(steps, [c["weight_norm"] for c in run["checkpoints"]], "o-", ms=3, label=name.replace("_", " "))
-    axes[0, 0].set_title("training loss (moving average of 10 steps)", fontsize=9)
-    axes[0, 1].set_title("norm of all weights W", fontsize=9)
+        axes[0, 1].plot(steps, [c["weight_norm"] for c in run["checkpoints"]], "o-", ms=3, label=words[name])
+    axes[0, 0].set_title(words["loss"], fontsize=9)
+    axes[0, 1].set_title(words["norm"], fontsize=9)
     for ax in axes[0]:
-        ax.set_xlabel("training step")
+        ax.set_xlabel(words["step"])
         ax.legend(fontsize=7)
     return fig
 

@@ -13,6 +13,7 @@ import dataclasses
 
 import numpy as np
 
+from derive import prose
 from derive.experiments import common
 from derive.experiments.runner import Outcome
 
@@ -54,6 +55,8 @@ def compute(ctx) -> Outcome:
     held = {k: r["held_out"] for k, r in runs.items()}
     conclusion = {
         "closed_form_mean_D": {k: v["closed_form_mean"] for k, v in mc.items()},
+        "closed_form_first_image": {k: v["images"][0]["closed_form"] for k, v in mc.items()},
+        "sq_norm_first_image": mc[names[-1]]["images"][0]["sq_norm_z"],
         "monte_carlo_mean_D": {k: v["monte_carlo_mean"] for k, v in mc.items()},
         "max_z_score": max(v["max_abs_z"] for v in mc.values()),
         "max_relative_error": max(v["max_relative_error"] for v in mc.values()),
@@ -61,11 +64,11 @@ def compute(ctx) -> Outcome:
         "mean_D_same": {k: h["mean_D_same"] for k, h in held.items()},
         "mean_D_different": {k: h["mean_D_different"] for k, h in held.items()},
         "embedding_sq_norm": {k: r["embedding_sq_norm"] for k, r in runs.items()},
-        "rate": RATE, "layers": names[-2:], "seed": ctx.seed, "steps": z["steps"],
+        "rate": RATE, "layers": names[-2:], "seed": ctx.seed, "steps": z["steps"], "eval_pairs": z["eval_pairs"],
         "mc_images": z["mc_images"], "mc_draws": z["mc_draws"], "data": ctx.data.label(),
     }
     numbers = {"recipe": common.RECIPE, "tied": True, "monte_carlo": mc, "runs": runs}
-    return Outcome(numbers, conclusion, {"dropout": _figure(mc, runs)})
+    return Outcome(numbers, conclusion, {"dropout": lambda lang: _figure(mc, runs, lang)})
 
 
 def _head(net, spec, p5: float, p6: float):
@@ -127,16 +130,29 @@ def _sq_norm(net, images) -> float:
     return float(np.mean(np.sum(e * e, axis=1)))
 
 
-def _figure(mc, runs):
+WORDS = {
+    "en": {"margin": "the hinge's margin, D = 1", "draws": "D between the branches, one image, mask draws",
+           "mc": "Monte Carlo mean vs closed form, per image", "closed": "closed form E[D]",
+           "loss": "training loss (moving average of 10 steps)", "step": "training step", "dropout": "dropout: {}",
+           "none": "none"},
+    "fr": {"margin": "marge de la charnière, D = 1", "draws": "D entre les branches, une image, tirages de masques",
+           "mc": "moyenne de Monte-Carlo et formule exacte, par image", "closed": "formule exacte E[D]",
+           "loss": "perte d'entraînement (moyenne glissante sur 10 pas)", "step": "pas d'entraînement",
+           "dropout": "dropout : {}", "none": "aucun"},
+}
+
+
+def _figure(mc, runs, lang: str):
+    words = WORDS[lang]
     fig, axes = common.figure(12, 3.6, 1, 3)
     ax = axes[0, 0]
     for colour, (label, m) in zip(("C0", "C1", "C2"), mc.items()):
         expected = m["images"][0]["closed_form"]
         ax.hist(np.asarray(m["first_image_D"]), bins=60, histtype="step", density=True, color=colour,
-                label=f"{label}: E[D] = {expected:.3g}")
+                label=f"{label}{' :' if lang == 'fr' else ':'} E[D] = {prose.num(expected, lang)}")
         ax.axvline(expected, ls="--", lw=0.8, color=colour)
-    ax.axvline(1.0, color="black", lw=0.8, label="the hinge's margin, D = 1")
-    ax.set_title("D between the branches, one image, mask draws", fontsize=9)
+    ax.axvline(1.0, color="black", lw=0.8, label=words["margin"])
+    ax.set_title(words["draws"], fontsize=9)
     ax.set_xlabel("D")
     ax.legend(fontsize=7)
     ax = axes[0, 1]
@@ -145,14 +161,15 @@ def _figure(mc, runs):
         ax.plot(cf, [r["monte_carlo"] for r in m["images"]], "o", ms=4, label=label)
     lim = ax.get_xlim()
     ax.plot(lim, lim, "k:", lw=0.8)
-    ax.set_title("Monte Carlo mean vs closed form, per image", fontsize=9)
-    ax.set_xlabel("closed form E[D]")
+    ax.set_title(words["mc"], fontsize=9)
+    ax.set_xlabel(words["closed"])
     ax.legend(fontsize=7)
     ax = axes[0, 2]
     for label, run in runs.items():
-        ax.plot(common.smooth(run["loss"], 10), label=f"dropout: {label}")
-    ax.set_title("training loss (moving average of 10 steps)", fontsize=9)
-    ax.set_xlabel("training step")
+        name = words["none"] if label == "none" else label
+        ax.plot(common.smooth(run["loss"], 10), label=words["dropout"].format(name))
+    ax.set_title(words["loss"], fontsize=9)
+    ax.set_xlabel(words["step"])
     ax.legend(fontsize=7)
     return fig
 

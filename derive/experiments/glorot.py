@@ -21,7 +21,15 @@ SIZES = {
     "full": {"hidden_layers": 5, "width": 1000, "examples": 1000, "weight_batches": 4, "batch": 10, "bins": 101},
 }
 SCHEMES = ("glorot_standard", "glorot_normalized")
-LABELS = {"glorot_standard": "standard U[-1/√n, 1/√n]", "glorot_normalized": "normalized U[±√6/√(n_j+n_j+1)]"}
+WORDS = {
+    "en": {"glorot_standard": "standard U[−1/√n, 1/√n]", "glorot_normalized": "normalised U[±√6/√(n_j + n_j+1)]",
+           "layer": "layer {i}", "share": "share of values", "backprop": "back-propagated gradient ∂C/∂o (per example)",
+           "weights": "weight gradient ∂C/∂W (mini-batch mean)"},
+    "fr": {"glorot_standard": "standard U[−1/√n, 1/√n]", "glorot_normalized": "normalisée U[±√6/√(n_j + n_j+1)]",
+           "layer": "couche {i}", "share": "part des valeurs",
+           "backprop": "gradient rétropropagé ∂C/∂o (par exemple)",
+           "weights": "gradient des poids ∂C/∂W (moyenne d'un mini-lot)"},
+}
 
 
 def compute(ctx) -> Outcome:
@@ -41,10 +49,12 @@ def compute(ctx) -> Outcome:
         "backprop_ratio_first_last": {s: per_scheme[s]["backprop_ratio_first_last"] for s in SCHEMES},
         "weight_grad_ratio_first_last": {s: per_scheme[s]["weight_grad_ratio_first_last"] for s in SCHEMES},
         "predicted_backprop_ratio": numbers["predicted_ratio"],
+        "saturated_share_max": {s: max(per_scheme[s]["saturated_share"]) for s in SCHEMES},
+        "weight_grad_std_first": {s: per_scheme[s]["weight_grad_std"][0] for s in SCHEMES},
         "seed": ctx.seed, "examples": z["examples"], "hidden_layers": z["hidden_layers"], "width": z["width"],
     }
-    figures = {"glorot_backprop": _histograms(samples, "backprop", "back-propagated gradient dC/do", z["bins"]),
-               "glorot_weights": _histograms(samples, "weights", "weight gradient dC/dW", z["bins"])}
+    figures = {"glorot_backprop": lambda lang: _histograms(samples, "backprop", z["bins"], lang),
+               "glorot_weights": lambda lang: _histograms(samples, "weights", z["bins"], lang)}
     return Outcome(numbers, conclusion, figures)
 
 
@@ -101,7 +111,8 @@ def _predicted(net, slopes) -> float:
     return float(ratio)
 
 
-def _histograms(samples, kind: str, what: str, bins: int):
+def _histograms(samples, kind: str, bins: int, lang: str):
+    words = WORDS[lang]
     fig, axes = common.figure(7.5, 5.4, 2, 1)
     for ax, scheme in zip(axes[:, 0], SCHEMES):
         # Each row on its own range (as in the paper), common to its layers so they compare.
@@ -110,12 +121,12 @@ def _histograms(samples, kind: str, what: str, bins: int):
         centres = (edges[:-1] + edges[1:]) / 2
         for i, g in enumerate(samples[scheme][kind], 1):
             counts, _ = np.histogram(g, edges)
-            ax.plot(centres, counts / g.size, label=f"layer {i}", lw=1.2)
-        ax.set_title(f"tanh, {LABELS[scheme]}", fontsize=10)
-        ax.set_ylabel("share of values")
+            ax.plot(centres, counts / g.size, label=words["layer"].format(i=i), lw=1.2)
+        ax.set_title(f"tanh, {words[scheme]}", fontsize=10)
+        ax.set_ylabel(words["share"])
         ax.legend(fontsize=8, ncol=5, loc="upper right")
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
-    axes[-1, 0].set_xlabel(what + (" (per example)" if kind == "backprop" else " (mini-batch mean)"))
+    axes[-1, 0].set_xlabel(words[kind])
     return fig
 
 

@@ -61,7 +61,7 @@ def compute(ctx) -> Outcome:
         "max_error_vs_closed_form": numbers["max_error_vs_closed_form"],
         "seed": ctx.seed, "pairs": z["pairs"], "images": z["images"], "data": ctx.data.label(),
     }
-    return Outcome(numbers, conclusion, {"loss": _figure(grid, curves)})
+    return Outcome(numbers, conclusion, {"loss": lambda lang: _figure(grid, curves, lang)})
 
 
 def _pair_at(dim: int, D: float, rng):
@@ -159,17 +159,26 @@ def _same_label_share(ctx, n_images: int, n_pairs: int) -> dict:
             "monte_carlo": float(np.mean(y[i] == y[j])), "images": n_images, "pairs": n_pairs}
 
 
-def _figure(grid, curves):
+WORDS = {
+    "en": {"loss": "pair loss L", "same": "l = 0 (same label): D", "different": "l = 1 (different): max(1 − D, 0)",
+           "distance": "Euclidean distance ‖s6 − s6'‖"},
+    "fr": {"loss": "perte d'une paire L", "same": "l = 0 (même étiquette) : D",
+           "different": "l = 1 (différentes) : max(1 − D, 0)", "distance": "distance euclidienne ‖s6 − s6'‖"},
+}
+
+
+def _figure(grid, curves, lang: str):
+    words = WORDS[lang]
     fig, axes = common.figure(9.5, 3.8, 1, 2)
-    for ax, key, what in ((axes[0, 0], "loss", "pair loss L"), (axes[0, 1], "grad_norm", "‖∂L/∂s6‖")):
-        ax.plot(grid, curves["0"][key], label="l = 0 (same label): D")
-        ax.plot(grid, curves["1"][key], label="l = 1 (different): max(1 − D, 0)")
+    for ax, key, what in ((axes[0, 0], "loss", words["loss"]), (axes[0, 1], "grad_norm", "‖∂L/∂s6‖")):
+        ax.plot(grid, curves["0"][key], label=words["same"])
+        ax.plot(grid, curves["1"][key], label=words["different"])
         ax.axvline(1.0, color="grey", ls="--", lw=0.8)
         ax.set_xlabel("D = ½‖s6 − s6'‖²")
         ax.set_title(what, fontsize=10)
         top = ax.secondary_xaxis("top", functions=(lambda d: np.sqrt(2 * np.maximum(d, 0)), lambda e: e * e / 2))
         top.set_xticks([0.5, 1.0, np.sqrt(2), 2.0], ["0.5", "1", "√2", "2"])
-        top.set_xlabel("Euclidean distance ‖s6 − s6'‖", fontsize=8)
+        top.set_xlabel(words["distance"], fontsize=8)
     axes[0, 0].legend(fontsize=8)
     return fig
 

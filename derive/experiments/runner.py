@@ -61,7 +61,11 @@ class Result:
 
 @dataclass
 class Outcome:
-    """What ``compute`` returns: numbers, the quoted conclusion, and matplotlib figures by file stem."""
+    """What ``compute`` returns: numbers, the quoted conclusion, and figures by file stem.
+
+    Each figure is a function of the language (``"fr"`` or ``"en"``) that draws it with its labels
+    in that language; the runner stores one PNG per stem and language (``stem.fr.png``).
+    """
 
     numbers: dict
     conclusion: dict
@@ -270,14 +274,16 @@ def _load(job: Job, cached: bool = True) -> Result | None:
 
 
 def _store(job: Job, mod, ctx: Context, outcome: Outcome) -> None:
+    from derive.prose import LANGS
+
     stems = sorted(outcome.figures)
 
-    def writer(fig):
+    def writer(draw, lang):
         # No Software/date metadata: the same numbers give the same bytes.
-        return lambda path: fig.savefig(path, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
+        return lambda path: draw(lang).savefig(path, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
 
+    files = {f"{stem}.{lang}.png": writer(outcome.figures[stem], lang) for stem in stems for lang in LANGS}
     record = {"experiment": job.name, "question": mod.QUESTION, "title": mod.TITLE, "seed": ctx.seed,
               "quick": ctx.quick, "sizes": ctx.sizes, "data": None if ctx.data is None else ctx.data.label(),
-              "numbers": outcome.numbers, "conclusion": outcome.conclusion,
-              "figures": [f"{stem}.png" for stem in stems]}
-    job.entry.store(record, {f"{stem}.png": writer(outcome.figures[stem]) for stem in stems})
+              "numbers": outcome.numbers, "conclusion": outcome.conclusion, "figures": sorted(files)}
+    job.entry.store(record, files)

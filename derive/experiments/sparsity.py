@@ -63,7 +63,7 @@ def compute(ctx) -> Outcome:
         "rho": RHO, "beta": BETA, "seed": ctx.seed, "steps": z["steps"], "data": ctx.data.label(),
     }
     numbers = {"recipe": common.RECIPE, "tied": True, "probed_layers": dense, "plain": plain, "with_kl": with_kl}
-    return Outcome(numbers, conclusion, {"sparsity": _figure(checks, last)})
+    return Outcome(numbers, conclusion, {"sparsity": lambda lang: _figure(checks, last, lang)})
 
 
 def _prober(images, layers, batches: int, rng):
@@ -110,28 +110,41 @@ def _step_of(message: str):
     return int(head.split()[1]) if head.startswith("step ") and head.split()[1].isdigit() else None
 
 
-def _figure(checks, layer: str):
+WORDS = {
+    "en": {"step": "step {step}", "title": "literal ρ̂ of the {n} units of {layer}, one batch", "unit": "unit (sorted)",
+           "batches": "literal: batches with some ρ̂ outside (0, 1)", "units": "literal: units outside (0, 1)",
+           "sigmoid": "sigmoid reading: batches outside (0, 1)", "training": "training step",
+           "through": "share undefined through training (no penalty)", "interval": "(0, 1)"},
+    "fr": {"step": "pas {step}", "title": "ρ̂ littéral des {n} neurones de {layer}, un lot",
+           "unit": "neurone (trié)", "batches": "littérale : lots où un ρ̂ sort de ]0, 1[",
+           "units": "littérale : neurones hors de ]0, 1[", "sigmoid": "sigmoïde : lots hors de ]0, 1[",
+           "training": "pas d'entraînement", "through": "part non définie pendant l'entraînement (sans pénalité)",
+           "interval": "]0, 1["},
+}
+
+
+def _figure(checks, layer: str, lang: str):
+    words = WORDS[lang]
     fig, axes = common.figure(10, 3.6, 1, 2)
     ax = axes[0, 0]
     first, last = checks[0], checks[-1]
     for c, style in ((first, "o"), (last, "s")):
         values = np.sort(np.asarray(c["layers"][layer]["literal_rho_hat_first_batch"]))
-        ax.plot(values, style, ms=4, label=f"step {c['step']}")
-    ax.axhspan(0, 1, color="green", alpha=0.12, label="(0, 1)")
-    ax.set_title(f"literal ρ̂ of the {len(values)} units of {layer}, one batch", fontsize=9)
-    ax.set_xlabel("unit (sorted)")
+        ax.plot(values, style, ms=4, label=words["step"].format(step=c["step"]))
+    ax.axhspan(0, 1, color="green", alpha=0.12, label=words["interval"])
+    ax.set_title(words["title"].format(n=len(values), layer=layer), fontsize=9)
+    ax.set_xlabel(words["unit"])
     ax.legend(fontsize=7)
     ax = axes[0, 1]
     steps = [c["step"] for c in checks]
     ax.plot(steps, [c["layers"][layer]["literal_undefined_batch_share"] for c in checks], "o-",
-            label="literal: batches with some ρ̂ outside (0, 1)")
-    ax.plot(steps, [c["layers"][layer]["literal_unit_share_outside"] for c in checks], "s-",
-            label="literal: units outside (0, 1)")
+            label=words["batches"])
+    ax.plot(steps, [c["layers"][layer]["literal_unit_share_outside"] for c in checks], "s-", label=words["units"])
     ax.plot(steps, [c["layers"][layer]["sigmoid_undefined_batch_share"] for c in checks], "^-",
-            label="sigmoid reading: batches outside (0, 1)")
+            label=words["sigmoid"])
     ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel("training step")
-    ax.set_title("share undefined through training", fontsize=9)
+    ax.set_xlabel(words["training"])
+    ax.set_title(words["through"], fontsize=9)
     ax.legend(fontsize=7, loc="center right")
     return fig
 

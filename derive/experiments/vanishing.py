@@ -59,9 +59,11 @@ def compute(ctx) -> Outcome:
         "backprop_ratio_first_last": {n: c["backprop_ratio_first_last"] for n, c in configs.items()},
         "last_activation_rms": {n: c["activation_rms"][-1] for n, c in configs.items()},
         "first_weight_grad_rms": {n: c["weight_grad_rms"][0] for n, c in configs.items()},
+        "configurations": {n: {k: c[k] for k in ("activation", "init", "batchnorm", "residual", "role")}
+                           for n, c in configs.items()},
         "seed": ctx.seed, "hidden_layers": z["hidden_layers"], "width": z["width"], "examples": z["examples"],
     }
-    return Outcome(numbers, conclusion, {"vanishing": _figure(configs, z["hidden_layers"])})
+    return Outcome(numbers, conclusion, {"vanishing": lambda lang: _figure(configs, z["hidden_layers"], lang)})
 
 
 _INIT_STREAM = {"glorot_standard": 0, "glorot_normalized": 1, "he": 2}
@@ -71,17 +73,37 @@ def _rms(g) -> float:
     return float(np.sqrt(np.mean(np.square(g))))
 
 
-def _figure(configs, depth: int):
+WORDS = {
+    "en": {"backprop_rms": "back-propagated gradient: RMS of ∂C/∂o",
+           "weight_grad_rms": "weight gradient: RMS of ∂C/∂W",
+           "activation_rms": "forward signal: RMS of the activations", "layer": "hidden layer (1 = next to the input)"},
+    "fr": {"backprop_rms": "gradient rétropropagé : RMS de ∂C/∂o",
+           "weight_grad_rms": "gradient des poids : RMS de ∂C/∂W",
+           "activation_rms": "signal direct : RMS des activations", "layer": "couche cachée (1 = près de l'entrée)"},
+}
+NAMES = {
+    "en": {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU", "standard": "standard init.",
+           "normalized": "normalised init.", "he": "He init.", "batchnorm": "+ batch norm.", "residual": "+ residual"},
+    "fr": {"sigmoid": "sigmoïde", "tanh": "tanh", "relu": "ReLU", "standard": "init. standard",
+           "normalized": "init. normalisée", "he": "init. de He", "batchnorm": "+ norm. par lots",
+           "residual": "+ résiduel"},
+}
+
+
+def label(name: str, lang: str) -> str:
+    """A configuration's name in one language: "tanh_batchnorm" -> "tanh + batch norm."."""
+    return " ".join(NAMES[lang][part] for part in name.split("_"))
+
+
+def _figure(configs, depth: int, lang: str):
     fig, axes = common.figure(13, 4.4, 1, 3, sharey=False)
     layers = np.arange(1, depth + 1)
     styles = {"problem": "-", "control": ":", "remedy": "--"}
-    for ax, key, what in ((axes[0, 0], "backprop_rms", "back-propagated gradient: RMS of dC/do"),
-                          (axes[0, 1], "weight_grad_rms", "weight gradient: RMS of dC/dW"),
-                          (axes[0, 2], "activation_rms", "forward signal: RMS of the activations")):
+    for ax, key in zip(axes[0], ("backprop_rms", "weight_grad_rms", "activation_rms")):
         for name, c in configs.items():
-            ax.semilogy(layers, c[key], styles[c["role"]], marker="o", ms=2.5, lw=1.2, label=name)
-        ax.set_xlabel("hidden layer (1 = next to the input)")
-        ax.set_title(what, fontsize=10)
+            ax.semilogy(layers, c[key], styles[c["role"]], marker="o", ms=2.5, lw=1.2, label=label(name, lang))
+        ax.set_xlabel(WORDS[lang]["layer"])
+        ax.set_title(WORDS[lang][key], fontsize=10)
         ax.set_xticks(layers[::2] if depth > 10 else layers)
     axes[0, 0].legend(fontsize=7, loc="lower right")
     return fig

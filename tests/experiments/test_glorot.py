@@ -37,4 +37,5 @@ def test_weight_gradients_do_not_vanish_with_either_init(result):
 
 
 def test_two_figures(result):
-    assert sorted(p.name for p in result.figures) == ["glorot_backprop.png", "glorot_weights.png"]
+    assert sorted(p.name for p in result.figures) == [f"glorot_{k}.{lang}.png" for k in ("backprop", "weights")
+                                                      for lang in ("en", "fr")]
