@@ -114,8 +114,8 @@ def run_experiment(name: str, spec=None, seed: int = 0, quick: bool = False, cac
 
 
 def build_sheet(spec=None, lang: str = "fr", formats=("md", "tex", "pdf"), out="build", *, engine: str = "typst",
-                cache_dir=None, workers=None):
-    """Build the correction sheet into ``out`` (atomically); returns the paths written.
+                cache_dir=None, workers=None, editions=("student", "teacher")):
+    """Build the correction sheet, student and teacher editions, into ``out`` (atomically); returns the paths.
 
     With ``cache_dir`` holding the stored results (``docs/evidence`` has those of the default spec),
     a build only renders:
@@ -123,9 +123,10 @@ def build_sheet(spec=None, lang: str = "fr", formats=("md", "tex", "pdf"), out="
     >>> import shutil, tempfile
     >>> store = shutil.copytree("docs/evidence", tempfile.mkdtemp() + "/store")
     >>> written = build_sheet(lang="en", formats=("md",), out=tempfile.mkdtemp(), cache_dir=store, workers=0)
-    >>> print(written.render().strip().rsplit("/", 1)[-1])
-    corrige.en.md
+    >>> sorted(path.name for path in written if path.suffix in (".md", ".json"))
+    ['claims.json', 'corrige-teacher.en.md', 'corrige.en.md']
     """
     from derive.sheet import build
 
-    return build.build(spec or load_spec(), lang, formats, engine, out, cache_dir=cache_dir, workers=workers)
+    return build.build(spec or load_spec(), lang, formats, engine, out, cache_dir=cache_dir, workers=workers,
+                       editions=editions)

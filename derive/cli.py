@@ -303,33 +303,37 @@ def experiments_command(net, names, quick, data, seed, cache_dir, force, as_json
 @click.option("--lang", type=click.Choice(("fr", "en")), default="fr", show_default=True, help="Language of the sheet.")
 @click.option("--format", "fmt", default="md,tex,pdf", show_default=True, metavar="LIST",
               help="Comma-separated formats among md, tex, typ, pdf.")
+@click.option("--edition", "editions", default="student,teacher", show_default=True, metavar="LIST",
+              help="student (the answers only), teacher (also the marking scheme, the register and the "
+                   "verification appendix), or both.")
 @click.option("--pdf-engine", "engine", type=click.Choice(("typst", "latex")), default="typst", show_default=True,
               help="typst (bundled, no system package) or latex (latexmk and TeX Live).")
 @click.option("--out", "out", default="build", show_default=True, metavar="DIR", help="Output folder.")
 @cache_option
 @click.option("--evidence", "evidence", metavar="DIR",
               help="Also copy the results the sheet used into DIR, laid out as a cache (make docs keeps them).")
-def sheet_command(net, lang, fmt, engine, out, cache_dir, evidence):
-    """Write the correction sheet: corrige.<lang>.md/.tex/.pdf and figures/ into DIR.
+def sheet_command(net, lang, fmt, editions, engine, out, cache_dir, evidence):
+    """Write the correction sheet into DIR: corrige.<lang>.* (student), corrige-teacher.<lang>.*, claims.json.
 
-    Every answer is computed and checked while the sheet is built; files are moved
-    into DIR only when every requested format has been produced.
+    Every answer is computed and every claim checked while the sheet is built; files are
+    moved into DIR only when every requested format has been produced.
 
     \b
     Examples:
-        derive sheet                                  # French: Markdown, LaTeX, PDF (typst) in build/
-        derive sheet --lang en --format md --out docs
+        derive sheet                                  # French, both editions: Markdown, LaTeX, PDF in build/
+        derive sheet --lang en --edition student --format pdf
         derive sheet --pdf-engine latex --format pdf
     """
     from derive.sheet import build
 
     formats = build.parse_formats(fmt)
+    chosen = build.parse_editions(editions)
     build.check_request(lang, engine, out, cache_dir, evidence)  # before the progress bar prints its label
-    with click.progressbar(length=build.steps(formats), label=f"corrige.{lang}", file=sys.stderr,
+    with click.progressbar(length=build.steps(formats, chosen, engine), label=f"corrige.{lang}", file=sys.stderr,
                            item_show_func=lambda s: s, show_eta=False) as bar:
         try:
             written = build.build(net, lang, formats, engine, out, progress=lambda label: bar.update(1, label),
-                                  cache_dir=cache_dir, evidence=evidence)
+                                  cache_dir=cache_dir, evidence=evidence, editions=chosen)
         except build.BuildFailed as exc:
             click.echo(f"derive: sheet not written: {exc}", err=True)
             return 1

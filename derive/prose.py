@@ -7,6 +7,8 @@ point and groups with commas.
 
 from __future__ import annotations
 
+LANGS = ("fr", "en")
+
 
 def num(value, lang: str = "en", digits: int = 3) -> str:
     """A number for running text: integers with thin grouping, floats with `digits` significant digits."""
@@ -30,6 +32,17 @@ def fixed(value: float, spec: str, lang: str = "en") -> str:
 
 def _decimal(text: str, lang: str) -> str:
     return text.replace(".", ",") if lang == "fr" else text
+
+
+def value(v, lang: str = "en") -> str:
+    """Any number of a claim for running text: a truth value as a word, a number through ``num``, a list of them."""
+    if isinstance(v, bool):
+        return {"fr": {True: "vrai", False: "faux"}, "en": {True: "true", False: "false"}}[lang][v]
+    if isinstance(v, (list, tuple)):
+        return "[" + ("; " if lang == "fr" else ", ").join(value(x, lang) for x in v) + "]"
+    if v is None:
+        return "—"
+    return num(v, lang, 4)
 
 
 def mnum(value, lang: str = "en", digits: int = 3) -> str:

@@ -41,7 +41,9 @@ def closure(names) -> list[str]:
         seen.add(name)
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "derive":
-                todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                # the package itself is the public facade, not code a computation runs: only what it names
+                todo += ([] if node.module == "derive" else [node.module]) + [f"{node.module}.{a.name}"
+                                                                               for a in node.names]
             elif isinstance(node, ast.Import):
                 todo += [a.name for a in node.names if a.name.split(".")[0] == "derive"]
     return sorted(seen)

@@ -8,6 +8,7 @@ output folder as it was.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -17,10 +18,13 @@ from pathlib import Path
 from derive.errors import DeriveError
 from derive.runtime import cache
 from derive.sheet import render, units
+from derive.sheet.claims import Claim
 from derive.sheet.inputs import Inputs
 
 FORMATS = ("md", "tex", "typ", "pdf")
-STEM = "corrige"
+EDITIONS = ("student", "teacher")
+STEMS = {"student": "corrige", "teacher": "corrige-teacher"}
+CLAIMS_FILE = "claims.json"
 
 
 class BuildFailed(Exception):
@@ -29,11 +33,11 @@ class BuildFailed(Exception):
 
 @dataclass
 class Solved:
-    """One answered question: its unit, its computed context and the evidence checked on it."""
+    """One answered question: its unit, its computed context and the claims its prose rests on."""
 
     unit: units.Unit
     context: dict
-    checks: list[units.Check]
+    claims: list[Claim]
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -46,30 +50,52 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return tuple(f for f in FORMATS if f in asked)
 
 
-def steps(formats: tuple[str, ...]) -> int:
-    """How many progress steps a build of these formats reports."""
-    return len(units.load_all()) + 2 + ("tex" in formats or "pdf" in formats) + ("pdf" in formats)
+def parse_editions(text: str) -> tuple[str, ...]:
+    """The editions of an --edition value such as "student,teacher", in canonical order."""
+    asked = [e.strip().lower() for e in text.split(",") if e.strip()]
+    bad = [e for e in asked if e not in EDITIONS]
+    if bad or not asked:
+        raise DeriveError(f"unknown edition '{','.join(bad) or text}' (expected student, teacher or both, "
+                          "comma-separated)")
+    return tuple(e for e in EDITIONS if e in asked)
 
 
-def solve_all(spec, figdir: Path, progress=None, cache_dir=None, pool=None) -> tuple[list[Solved], Inputs]:
-    """Compute every unit's context and check its evidence; a failed check stops the build.
+def _sources(formats, engine: str) -> tuple[str, ...]:
+    """The files of one edition a build writes: the formats asked, and the source its PDF engine needs."""
+    pdf_source = "typ" if engine == "typst" else "tex"
+    return tuple(f for f in FORMATS if f in formats or (f == pdf_source and "pdf" in formats))
+
+
+def steps(formats: tuple[str, ...], editions: tuple[str, ...] = EDITIONS, engine: str = "typst") -> int:
+    """How many progress steps a build of these formats and editions reports."""
+    return len(units.load_all()) + 1 + len(_sources(formats, engine)) * len(editions)
+
+
+def solve_all(spec, figdir: Path, progress=None, cache_dir=None, pool=None, lang: str = "fr"
+              ) -> tuple[list[Solved], Inputs]:
+    """Compute every unit's context and evaluate its claims; a required claim that fails stops the build.
 
     With a :class:`derive.workers.Pool`, the experiments and certificates not cached yet are computed
     in its workers while the units that need none of them are solved here.
     """
-    inputs = Inputs(spec, figdir, cache_dir)
+    inputs = Inputs(spec, figdir, cache_dir, lang=lang)
     if pool is not None:
         inputs.start(pool)
     solved = []
     for unit in units.load_all():
         _tick(progress, f"{unit.id}")
-        context = unit.solve(inputs)
-        checks = unit.check(context)
-        failed = [c for c in checks if not c.ok]
+        context, found = unit.answer(inputs)
+        failed = [c for c in found if c.required and not c.holds]
         if failed:
-            raise BuildFailed("; ".join(f"{unit.id}: check failed: {c.text('en')} ({c.note('en')})" for c in failed))
-        solved.append(Solved(unit, context, checks))
+            raise BuildFailed("; ".join(c.failure() for c in failed))
+        solved.append(Solved(unit, context, found))
     return solved, inputs
+
+
+def claims_report(solved) -> str:
+    """Every claim of the sheet as JSON: id, question, holds, predicate, numbers (and what it says)."""
+    return json.dumps([c.as_dict(s.unit.id) for s in solved for c in s.claims], indent=1, ensure_ascii=False,
+                      allow_nan=False) + "\n"
 
 
 def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None) -> None:
@@ -84,9 +110,11 @@ def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None) ->
 
 
 def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "typst",
-          out: str | Path = "build", progress=None, cache_dir=None, evidence=None, workers: int | None = None
-          ) -> Written:
-    """Write corrige.<lang>.<fmt> and figures/ into `out`; returns the written paths.
+          out: str | Path = "build", progress=None, cache_dir=None, evidence=None, workers: int | None = None,
+          editions=EDITIONS) -> Written:
+    """Write corrige.<lang>.<fmt> (student), corrige-teacher.<lang>.<fmt>, claims.json and figures/ into `out`.
+
+    Returns the written paths. ``editions`` chooses among the student and the teacher edition;
 
     ``cache_dir`` holds the experiments' and certificates' results (default: .derive-cache/);
     ``evidence``, if given, is replaced by a copy of the results this sheet used (laid out as a cache);
@@ -106,24 +134,13 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     try:
         workers = default_count() if workers is None else workers
         with Pool(workers) if workers else contextlib.nullcontext() as pool:
-            solved, inputs = solve_all(spec, tmp / "figures", progress, cache_dir, pool)
-        doc = document.Document(spec, lang, solved, runs=inputs.runs, certificates=inputs.certificates)
-        _tick(progress, "markdown")
-        written = [_write(tmp / f"{STEM}.{lang}.md", doc.markdown())]
-        if "tex" in formats or (engine == "latex" and "pdf" in formats):
-            _tick(progress, "latex")
-            written.append(_write(tmp / f"{STEM}.{lang}.tex", doc.latex()))
-        if "typ" in formats or (engine == "typst" and "pdf" in formats):
-            _tick(progress, "typst")
-            written.append(_write(tmp / f"{STEM}.{lang}.typ", doc.typst()))
-        if "pdf" in formats:
-            _tick(progress, f"pdf ({engine})")
-            compile_pdf = render.pdf_typst if engine == "typst" else render.pdf_latex
-            try:
-                written.append(compile_pdf(tmp / f"{STEM}.{lang}.{'typ' if engine == 'typst' else 'tex'}"))
-            except RuntimeError as exc:
-                raise BuildFailed(str(exc)) from exc
-        keep = [p for p in written if p.suffix.lstrip(".") in formats]
+            solved, inputs = solve_all(spec, tmp / "figures", progress, cache_dir, pool, lang)
+        written = [_write(tmp / CLAIMS_FILE, claims_report(solved))]
+        for edition in editions:
+            doc = document.Document(spec, lang, solved, runs=inputs.runs, certificates=inputs.certificates,
+                                    edition=edition)
+            written += _documents(doc, tmp / f"{STEMS[edition]}.{lang}", formats, engine, progress)
+        keep = [p for p in written if p.suffix.lstrip(".") in formats or p.name == CLAIMS_FILE]
         keep += sorted((tmp / "figures").glob("*")) if (tmp / "figures").exists() else []
         if evidence is not None:
             inputs.export(tmp / "evidence")
@@ -134,6 +151,23 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
         return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _documents(doc, stem: Path, formats, engine: str, progress) -> list[Path]:
+    """One edition's Markdown, LaTeX, Typst and PDF (the source a PDF engine needs is written too)."""
+    written = []
+    for fmt in _sources(formats, engine):
+        _tick(progress, f"{stem.name}.{fmt}")
+        target = stem.with_name(f"{stem.name}.{fmt}")
+        if fmt == "pdf":
+            compile_pdf = render.pdf_typst if engine == "typst" else render.pdf_latex
+            try:
+                written.append(compile_pdf(target.with_suffix(".typ" if engine == "typst" else ".tex")))
+            except RuntimeError as exc:
+                raise BuildFailed(str(exc)) from exc
+        else:
+            written.append(_write(target, {"md": doc.markdown, "tex": doc.latex, "typ": doc.typst}[fmt]()))
+    return written
 
 
 class Written(list):

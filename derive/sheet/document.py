@@ -27,6 +27,7 @@ class Section:
     points: float = 0.0
     bonus: float = 0.0
     label: str = ""
+    level: int = 1  # a text section's heading level (2: under the previous part)
 
 
 def strings(lang: str) -> dict[str, str]:
@@ -35,14 +36,27 @@ def strings(lang: str) -> dict[str, str]:
 
 
 class Document:
-    """The sheet in one language, built from solved answer units."""
+    """The sheet in one language and one edition (student or teacher), built from solved answer units.
 
-    def __init__(self, spec, lang: str, solved, runs: dict | None = None, certificates: dict | None = None):
+    Both editions hold the same answers. The student edition adds only a short reading of the exam
+    text; the teacher edition adds the marking scheme with the alternative answers that earn full
+    marks, the register of conventions and ambiguities, and the verification appendix (certificate,
+    claims with their predicates and numbers, experiments).
+    """
+
+    def __init__(self, spec, lang: str, solved, runs: dict | None = None, certificates: dict | None = None,
+                 edition: str = "teacher"):
         self.spec, self.lang, self.solved, self.runs = spec, lang, solved, dict(runs or {})
         self.certificates = dict(certificates or {})
+        self.edition = edition
         self.words = strings(lang)
         self.env = render.environment(TEMPLATES, units.ROOT)
         self.cited: list[str] = []
+
+    @property
+    def teacher(self) -> bool:
+        """Whether this is the teacher edition."""
+        return self.edition == "teacher"
 
     def cite(self, *keys: str) -> str:
         """A citation "Author, year; Author, year", remembering the keys for the references list."""
@@ -54,16 +68,27 @@ class Document:
                 self.cited.append(k)
         return "; ".join(f"{refs[k]['short']}, {refs[k]['year']}" for k in keys)
 
+    def _base(self, target: str) -> dict:
+        return {"lang": self.lang, "target": target, "S": self.words, "cite": self.cite, "spec": self.spec,
+                "edition": self.edition, "teacher": self.teacher}
+
     def _render(self, name: str, target: str, **context) -> str:
-        base = {"lang": self.lang, "target": target, "S": self.words, "cite": self.cite, "spec": self.spec}
-        return self.env.get_template(name).render(**base, **context).strip("\n")
+        return self.env.get_template(name).render(**self._base(target), **context).strip("\n")
+
+    def block(self, name: str, block: str, target: str, context: dict) -> str:
+        """One block of a unit's template (``answer`` or ``evidence``); empty when the template has none."""
+        template = self.env.get_template(name)
+        if block not in template.blocks:
+            return ""
+        return "".join(template.blocks[block](template.new_context({**self._base(target), **context}))).strip("\n")
 
     def sections(self, target: str) -> list[Section]:
         """Every section of the sheet, its body Markdown written for `target` ("md" or "pandoc")."""
         self.cited = []
         w = self.words
-        out = [Section("text", w["register"], self._render("register.md.j2", target,
-                                                            entries=units.register()), label="register")]
+        register = "register" if self.teacher else "reading"
+        out = [Section("text", w[register], self._render("register.md.j2", target, entries=units.register()),
+                       label=register)]
         for section in SECTIONS:
             solved = [s for s in self.solved if s.unit.section == section]
             title = {"ex1": w["exercise1"], "ex2": w["exercise2"], "bonus": w["bonus"]}[section]
@@ -72,22 +97,31 @@ class Document:
             for s in solved:
                 u = s.unit
                 body = self._render("question.md.j2", target, unit=u,
-                                    answer=self._render(u.template(self.lang), target, **s.context))
+                                    answer=self.block(u.template(self.lang), "answer", target, s.context))
                 title = (f"{w['question']} {u.number}. {u.title[self.lang]}" if section != "bonus"
                          else f"{w['bonus_question']}. {u.title[self.lang]}")
                 out.append(Section("question", title, body, u.points, u.bonus, label=u.id.replace(".", "-")))
-        checks = [(s.unit, c) for s in self.solved for c in s.checks]
-        out.append(Section("text", w["verified"], self._render(f"verified.{self.lang}.md.j2", target,
-                                                                checks=checks, version=__version__,
-                                                                runs=[self.runs[k] for k in sorted(self.runs)],
-                                                                cert=self._certificate(),
-                                                                pandoc=render.pandoc_version()), label="verified"))
+        if self.teacher:
+            out.append(Section("part", w["verified"], label="verified"))
+            out.append(Section("text", w["verified_how"], self._render(
+                f"verified.{self.lang}.md.j2", target, version=__version__, cert=self._certificate(),
+                runs=[self.runs[k] for k in sorted(self.runs)], pandoc=render.pandoc_version()), label="how"))
+            for s in self.solved:
+                body = self._render("evidence.md.j2", target, unit=s.unit, claims=s.claims,
+                                    evidence=self.block(s.unit.template(self.lang), "evidence", target, s.context))
+                out.append(Section("text", f"{w['evidence_for']} {self._number(s.unit)}", body,
+                                   label=f"evidence-{s.unit.id.replace('.', '-')}", level=2))
+        else:
+            out.append(Section("text", w["checked"], self._render("checked.md.j2", target), label="checked"))
         refs = units.references()
         cited = sorted(self.cited, key=lambda k: (refs[k]["short"], refs[k]["year"]))
         out.append(Section("text", w["references"], self._render("references.md.j2", target,
                                                                   refs=[refs[k] | {"key": k} for k in cited]),
                            label="references"))
         return out
+
+    def _number(self, u) -> str:
+        return f"{u.section[-1]}.{u.number}" if u.section != "bonus" else self.words["bonus_question"]
 
     def _certificate(self) -> dict | None:
         """The certificates' summary for the verification section, tolerances read from the checking code."""
@@ -108,12 +142,8 @@ class Document:
 
     def scheme(self) -> list[dict]:
         """The marking-scheme summary: one row per question with its points and bonus."""
-        rows = []
-        for s in self.solved:
-            u = s.unit
-            number = f"{u.section[-1]}.{u.number}" if u.section != "bonus" else self.words["bonus_question"]
-            rows.append({"number": number, "title": u.title[self.lang], "points": u.points, "bonus": u.bonus})
-        return rows
+        return [{"number": self._number(s.unit), "title": s.unit.title[self.lang], "points": s.unit.points,
+                 "bonus": s.unit.bonus} for s in self.solved]
 
     def _skeleton(self, name: str, sections: list[Section], bodies: list[str] | None = None) -> str:
         rows = self.scheme()

@@ -1,11 +1,13 @@
 """Figures drawn for the sheet with matplotlib: the network's architecture (from the spec) and a convolution.
 
-Text in the figures is language-neutral (layer names, shapes, symbols); captions live in the prose.
-PNG files carry no timestamp or version metadata, so the same inputs give the same bytes.
+Every figure is drawn from numbers (the spec's shapes, a convolution's sizes) with its words in the
+sheet's language; captions live in the prose. PNG files carry no timestamp or version metadata, so
+the same inputs give the same bytes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
+
+from derive.shapes import same_padding  # noqa: E402
 
 DPI = 200
 COLOURS = {"conv": "#dbe8f6", "maxpool": "#e8e8e8", "dense": "#fbe5c8", "input": "#ffffff", "loss": "#e3f1de"}
@@ -47,7 +51,7 @@ def _arrow(ax, start, end, style="-|>", dashed=False):
                                  color="#333333", linestyle="--" if dashed else "-", shrinkA=0, shrinkB=0))
 
 
-def architecture(spec, path: str | Path) -> Path:
+def architecture(spec, path: str | Path, lang: str = "en") -> Path:
     """Draw both branches of the spec's network, the distance D and the loss, into a PNG file."""
     path = Path(path)
     shapes = spec.shapes()
@@ -75,7 +79,7 @@ def architecture(spec, path: str | Path) -> Path:
         for i in range(1, n + 1):
             if spec.layers[i - 1].type != "maxpool":
                 _arrow(ax, (step * i, 1.2 - h / 2), (step * i, -1.2 + h / 2), style="<|-|>", dashed=True)
-        ax.text(step * 0.5, 0, "shared\nweights", ha="center", va="center", fontsize=6.5, style="italic")
+        ax.text(step * 0.5, 0, WORDS[lang]["shared"], ha="center", va="center", fontsize=6.5, style="italic")
     ax.set_xlim(-0.7, x_loss + 2.3)
     ax.set_ylim(-2.1, 2.1)
     ax.set_aspect("equal")
@@ -84,36 +88,98 @@ def architecture(spec, path: str | Path) -> Path:
     return path
 
 
-def convolution(path: str | Path) -> Path:
-    """A symbolic drawing of one convolution layer: a k×k×C_in kernel sliding over an input, one output value."""
-    path = Path(path)
-    fig, ax = plt.subplots(figsize=(7.2, 3.0))
-    depth = (0.18, 0.12)
+WORDS = {
+    "en": {"shared": "shared\nweights", "input": "input $X$: $H \\times W \\times C_{in}$, zero padding $p$ (dotted)",
+           "kernel": "kernel of filter $c$: $k \\times k \\times C_{in}$, plus bias $b_c$",
+           "output": "output map $c$: $H' \\times W'$ (one per filter)", "stride": "stride $s$",
+           "sizes": "here $H = {n}$, $k = {k}$, $s = {s}$, $p = {p}$: "
+                    "$H' = \\lfloor (H + 2p - k)/s \\rfloor + 1 = {out}$"},
+    "fr": {"shared": "poids\npartagés",
+           "input": "entrée $X$ : $H \\times W \\times C_{in}$, remplissage $p$ par des zéros (pointillés)",
+           "kernel": "noyau du filtre $c$ : $k \\times k \\times C_{in}$, plus le biais $b_c$",
+           "output": "carte de sortie $c$ : $H' \\times W'$ (une par filtre)", "stride": "pas $s$",
+           "sizes": "ici $H = {n}$, $k = {k}$, $s = {s}$, $p = {p}$ : "
+                    "$H' = \\lfloor (H + 2p - k)/s \\rfloor + 1 = {out}$"},
+}
 
-    def stack(x0, y0, cols, rows, layers, colour, hi=None, hi_colour="#f4a259"):
-        for d in reversed(range(layers)):
-            dx, dy = depth[0] * d, depth[1] * d
+
+@dataclass(frozen=True)
+class Convolution:
+    """What the convolution diagram draws: the sizes, and the output cells counted while drawing."""
+
+    size: int
+    kernel: int
+    stride: int
+    padding: int
+    channels: int
+    window: tuple[int, int]      # top-left corner of the highlighted window, in padded coordinates
+    cell: tuple[int, int]        # the output cell it gives
+    drawn_output: int            # output rows drawn: one per window position that fits in the padded input
+
+
+def convolution(path: str | Path, lang: str = "en", size: int = 7, kernel: int = 3, stride: int = 2,
+                padding: str = "same", channels: int = 3) -> Convolution:
+    """Draw a convolution layer from its numbers: input, zero padding, kernel, stride, bias and output map.
+
+    The padding is TensorFlow's for ``padding`` ("same" or "valid"); the output has one cell per
+    position of the window on the padded input, and the highlighted cell is the one the
+    highlighted window gives.
+    """
+    path = Path(path)
+    pad = same_padding(size, kernel, stride)[0] if padding == "same" else 0
+    total = size + 2 * pad
+    positions = list(range(0, total - kernel + 1, stride))
+    out = len(positions)
+    pick = positions[min(1, out - 1)]
+    window, cell = (pick, pick), (positions.index(pick), positions.index(pick))
+    words = WORDS[lang]
+    fig, ax = plt.subplots(figsize=(8.6, 4.4))
+    unit, depth = 0.42, (0.16, 0.11)
+
+    def grid(x0, y0, rows, cols, layers, colour_of, dotted=lambda r, c: False):
+        for d in reversed(range(layers)):  # the channels behind the front one
             for r in range(rows):
                 for c in range(cols):
-                    lit = hi is not None and hi[0] <= c < hi[0] + hi[2] and hi[1] <= r < hi[1] + hi[2]
-                    ax.add_patch(Rectangle((x0 + c * 0.3 + dx, y0 + r * 0.3 + dy), 0.3, 0.3,
-                                           facecolor=hi_colour if lit else colour, edgecolor="#555555", linewidth=0.5))
+                    ax.add_patch(Rectangle((x0 + c * unit + depth[0] * d, y0 + (rows - 1 - r) * unit + depth[1] * d),
+                                           unit, unit, facecolor=colour_of(d, r, c), linewidth=0.5,
+                                           edgecolor="#999999" if dotted(r, c) else "#555555",
+                                           linestyle=":" if dotted(r, c) else "-"))
 
-    stack(0, 0, 7, 7, 3, "#dbe8f6", hi=(2, 3, 3))
-    ax.text(1.05, -0.35, "input $X$: $H \\times W \\times C_{in}$", ha="center", fontsize=8)
-    stack(3.1, 1.05, 3, 3, 3, "#f4a259")
-    ax.text(3.55, 0.75, "kernel $K_{\\cdot,\\cdot,\\cdot,c}$: $k \\times k \\times C_{in}$\n"
-            "(one per output channel $c$;\nstride $s$)",
-            ha="center", va="top", fontsize=7.5)
-    stack(5.4, 0.45, 6, 6, 4, "#e3f1de", hi=(2, 3, 1), hi_colour="#c0392b")
-    ax.text(6.3, -0.35, "output $Y$: $H' \\times W' \\times C_{out}$", ha="center", fontsize=8)
-    _arrow(ax, (2.3 + 0.1, 1.35), (3.05, 1.5))
-    _arrow(ax, (4.25, 1.5), (6.0, 1.5 + 0.05))
-    ax.text(3.8, 3.25, "$Y_{y,x,c} = b_c + \\sum_{i,j,d} K_{i,j,d,c}\\, X_{sy+i,\\, sx+j,\\, d}$",
-            ha="center", fontsize=8.5)
-    ax.set_xlim(-0.2, 7.8)
-    ax.set_ylim(-0.6, 3.5)
+    def padded(r, c):
+        return not (pad <= r < pad + size and pad <= c < pad + size)
+
+    def input_colour(d, r, c):
+        if d == 0 and window[0] <= r < window[0] + kernel and window[1] <= c < window[1] + kernel:
+            return "#f4a259"
+        return "#ffffff" if padded(r, c) else "#dbe8f6"
+
+    grid(0, 0, total, total, channels, input_colour, padded)
+    ax.text(total * unit / 2, -0.3, words["input"], ha="center", va="top", fontsize=8)
+    x_out, y_out = total * unit + 3.4, (total - out) * unit / 2
+    grid(x_out, y_out, out, out, 1, lambda d, r, c: "#c0392b" if (r, c) == cell else "#e3f1de")
+    ax.text(x_out + out * unit / 2, y_out - 0.3, words["output"], ha="center", va="top", fontsize=8)
+    x_k, y_k = total * unit + 1.2, total * unit - kernel * unit + 0.2
+    grid(x_k, y_k, kernel, kernel, channels, lambda d, r, c: "#f4a259")
+    ax.text(x_k + kernel * unit / 2 + 0.2, y_k + kernel * unit + 0.35, words["kernel"], ha="center", va="bottom",
+            fontsize=8)
+    win_x, win_y = window[1] * unit, (total - window[0] - kernel) * unit
+    cell_x, cell_y = x_out + cell[1] * unit, y_out + (out - 1 - cell[0]) * unit
+    for a, b in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        ax.plot([win_x + a * kernel * unit, cell_x + a * unit], [win_y + b * kernel * unit, cell_y + b * unit],
+                color="#c0392b", lw=0.6)
+    ax.annotate("", xy=(win_x + (kernel + stride) * unit, total * unit + 0.15),
+                xytext=(win_x + kernel * unit, total * unit + 0.15),
+                arrowprops={"arrowstyle": "->", "color": "black", "lw": 0.8})
+    ax.text(win_x + (kernel + stride / 2) * unit, total * unit + 0.22, words["stride"], ha="center", va="bottom",
+            fontsize=8)
+    middle = (x_out + out * unit) / 2
+    ax.text(middle, -0.95, "$Y_{y,x,c} = b_c + \\sum_{i,j,d} K_{i,j,d,c}\\, X_{sy+i-p,\\; sx+j-p,\\; d}$",
+            ha="center", va="top", fontsize=9)
+    ax.text(middle, -1.75, words["sizes"].format(n=size, k=kernel, s=stride, p=pad, out=out), ha="center",
+            va="top", fontsize=8)
+    ax.set_xlim(-0.3, x_out + out * unit + 0.6)
+    ax.set_ylim(-2.2, total * unit + 1.1)
     ax.set_aspect("equal")
     ax.axis("off")
     _save(fig, path)
-    return path
+    return Convolution(size, kernel, stride, pad, channels, window, cell, out)

@@ -25,6 +25,7 @@ class Inputs:
     cache_dir: Path | None = None  # holds experiments/ and certificate/; None: each one's default folder
     seed: int = SEED
     quick: bool = False
+    lang: str = "fr"               # the language of the figures drawn or copied for this sheet
     figures: dict[str, str] = field(default_factory=dict)
     runs: dict[str, object] = field(default_factory=dict)
     certificates: dict[bool, dict] = field(default_factory=dict)
@@ -116,11 +117,19 @@ class Inputs:
                      + [self.certificate_entries[shared] for shared in sorted(self.certificates)], target)
 
     def experiment_figures(self, name: str) -> _Figures:
-        """An experiment's figures by file stem; each is copied into the sheet's figures/ folder when used."""
-        return _Figures(self, {Path(p).stem: p for p in self.experiment(name).figures})
+        """An experiment's figures in the sheet's language, by stem; each is copied into figures/ when used."""
+        suffix = f".{self.lang}"
+        return _Figures(self, {Path(p).stem[:-len(suffix)]: p for p in self.experiment(name).figures
+                               if Path(p).stem.endswith(suffix)})
 
     def figure(self, name: str, draw) -> str:
-        """Draw a figure once into the sheet's figures/ folder; returns its path relative to the sheet."""
+        """Draw a figure once into the sheet's figures/ folder (its name ends with the language: a.fr.png).
+
+        Returns its path relative to the sheet.
+        """
+        stem, dot, ext = name.rpartition(".")
+        if not stem.endswith(f".{self.lang}"):
+            name = f"{stem}.{self.lang}{dot}{ext}"
         if name not in self.figures:
             self.figdir.mkdir(parents=True, exist_ok=True)
             draw(self.figdir / name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.sheet.units import LANGS
-from derive.symbolic import printing
+from derive.symbolic import derivation, factors, printing
 
 CASE_LABELS = {
     "same": {"fr": "même étiquette", "en": "same label"},
@@ -56,40 +56,80 @@ def aligned(pairs, notation, lang: str) -> str:
     return r"\begin{aligned} " + r" \\ ".join(rows) + r" \end{aligned}"
 
 
-def result(r, notation) -> dict:
-    """One result printed in both languages: lhs, chain rule, value, cases, domain, update rule."""
+def result(r, notation, named=None) -> dict:
+    """One result printed in both languages: lhs, chain rule, value (also with the named factors), cases, update."""
     out = {"param": r.param, "reading": r.reading, "zero": r.expr == 0, "conditional": r.condition != sp.true}
+    short = (lambda e: e) if named is None else named.compact
     (var, _), = r.lhs.variable_count
     for lang in LANGS:
         def tex(e, lang=lang):
             return printing.latex(e, notation, lang)
 
+        by_case = sp.Piecewise(*[(short(c.expr), c.condition) for c in r.cases], evaluate=False) if r.cases else None
         out[lang] = {
+            "by_case": None if by_case is None else f"{tex(r.lhs)} = {tex(by_case)}",
             "lhs": tex(r.lhs), "chain": tex(r.chain), "expr": tex(r.expr), "var": tex(var),
             "eq": display(r.lhs, r.expr, notation, lang),
+            "compact": display(r.lhs, short(r.expr), notation, lang), "compact_expr": tex(short(r.expr)),
             # The update rule is the same for every parameter: w <- w - alpha dL/dw, printed around the derivative.
             "rule": f"{tex(var)} \\leftarrow {tex(var)} - {tex(ALPHA)}\\, {tex(r.lhs)}",
             "condition": tex(r.condition),
             "cases": [{"label": CASE_LABELS.get(c.name, {}).get(lang, c.name), "name": c.name,
                        "condition": tex(c.condition), "expr": tex(c.expr), "zero": c.expr == 0,
-                       "eq": display(r.lhs, c.expr, notation, lang)}
+                       "eq": display(r.lhs, c.expr, notation, lang),
+                       "compact": display(r.lhs, short(c.expr), notation, lang)}
                       for c in r.cases],
         }
     return out
 
 
 def present(d, params=None, known=()) -> dict:
-    """A derivation printed for the sheet: definitions, local derivatives (less the `known` ones), results by key."""
+    """A derivation printed for the sheet: definitions, local derivatives (less the `known` ones), results by key.
+
+    A pair-loss derivation also gets its named factors (δ = ∂L/∂D by case, Δ_k = s_k − s′_k), and each
+    result its compact form written with them (:mod:`derive.symbolic.factors`).
+    """
     results = [r for r in d.results if params is None or r.param in params]
     seen = {(x.lhs, x.rhs) for x in known}
-    out = {"key": d.key, "results": {}}
+    named = factors.named(d)
+    notation = d.notation if named is None else {**d.notation, **named.notation}
+    out = {"key": d.key, "results": {}, "named": named is not None}
     for r in results:
-        out["results"].setdefault(r.param if not r.reading else f"{r.param}/{r.reading}", result(r, d.notation))
+        out["results"].setdefault(r.param if not r.reading else f"{r.param}/{r.reading}",
+                                  result(r, notation, named))
     for lang in LANGS:
-        out[lang] = {"definitions": aligned([(x.lhs, x.rhs) for x in d.definitions], d.notation, lang),
+        out[lang] = {"definitions": aligned([(x.lhs, x.rhs) for x in d.definitions], notation, lang),
                      "steps": aligned([(x.lhs, x.rhs) for x in d.steps if (x.lhs, x.rhs) not in seen],
-                                      d.notation, lang)}
+                                      notation, lang)}
+        readings = sorted({x.reading for x in d.definitions + d.steps} - {""})
+        if readings:  # one display per reading (the KL term), each with the lines it shares with the others
+            out[lang]["by_reading"] = {
+                r: {"definitions": aligned([(x.lhs, x.rhs) for x in d.definitions if x.reading in ("", r)],
+                                           notation, lang),
+                    "steps": aligned([(x.lhs, x.rhs) for x in d.steps if x.reading in ("", r)], notation, lang),
+                    "own": aligned([(x.lhs, x.rhs) for x in d.definitions if x.reading == r], notation, lang)}
+                for r in readings}
+        if named is not None:
+            out[lang]["factors"] = aligned(_factor_rows(d, named), notation, lang)
+            derivative = factors.derivative_rows(d.results[0].expr)
+            out[lang]["derivative"] = aligned(derivative, notation, lang) if derivative else ""
+            out[lang]["delta"] = printing.latex(factors.DELTA, notation, lang)
+            out[lang]["diff"] = printing.latex(next(s for s in named.definitions if isinstance(s, sp.Indexed)),
+                                               notation, lang)
     return out
+
+
+def _factor_rows(d, named) -> list[tuple]:
+    """δ = ∂L/∂D written by case of the hinge, Δ_k's definition, and f′(o) when the result has an activation's."""
+    rows = []
+    for sym, definition in named.definitions.items():
+        if sym == factors.DELTA:
+            pieces = [(derivation.tidy(definition.subs(subs)), condition)
+                      for _, condition, subs in derivation.hinge_cases()]
+            rows.append((sym, sp.Piecewise(*pieces, evaluate=False)))
+        else:
+            rows.append((sym, definition))
+    return rows + factors.derivative_rows(d.results[0].expr)
 
 
 def certified(report: dict, params) -> dict:

@@ -43,7 +43,7 @@ def environment(*roots: Path) -> jinja2.Environment:
     )
     env.filters.update(num=prose.num, mnum=prose.mnum, points=prose.points, tex_escape=prose.tex_escape,
                        typ_escape=prose.typ_escape, primed=prose.primed, activation_name=prose.activation_name,
-                       listing=prose.listing)
+                       listing=prose.listing, value=prose.value)
     return env
 
 

@@ -3,9 +3,11 @@
 The content lives apart from the code: ``answers/`` and ``templates/`` sit at the top of the project
 (and inside the installed package, where the wheel maps them). A unit folder holds ``meta.toml``
 (id, section, number, points, short title and restatement in each language, the marking scheme
-per sub-item), optionally ``answer.py`` (``solve(inputs) -> dict``, the
-numbers and objects its prose quotes, and ``check(context) -> list[Check]``, the evidence), and its
-prose once per language: ``fr.md.j2`` and ``en.md.j2``, Jinja templates producing Markdown.
+per sub-item, the alternative answers that earn full marks), optionally ``answer.py``
+(``solve(inputs) -> dict``, the numbers and objects its prose quotes, and
+``claims(context) -> list[Claim]``, every conclusion it draws as a predicate over those numbers), and
+its prose once per language: ``fr.md.j2`` and ``en.md.j2``, Jinja templates producing Markdown with a
+block ``answer`` (both editions) and a block ``evidence`` (the teacher edition's appendix).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-LANGS = ("fr", "en")
+from derive.prose import LANGS
+from derive.sheet.claims import Claim, verdicts
+
 SECTIONS = ("ex1", "ex2", "bonus")
 # Points the exam gives: 7 per exercise; the bonuses (+0.5 in Ex. 2 Q3, +1 for the last question) on top.
 SECTION_POINTS = {"ex1": 7.0, "ex2": 7.0, "bonus": 0.0}
@@ -36,26 +40,9 @@ def folder(name: str) -> Path:
 ROOT = folder("answers")
 
 
-@dataclass(frozen=True)
-class Check:
-    """One piece of evidence: a claim the sheet makes (per language), whether it holds, and the numbers behind it."""
-
-    claim: dict[str, str]
-    ok: bool
-    detail: dict[str, str] | str = ""  # per language; a plain string has no word or number to translate
-
-    def text(self, lang: str) -> str:
-        """The claim in one language."""
-        return self.claim[lang]
-
-    def note(self, lang: str) -> str:
-        """The numbers behind the claim, written for one language."""
-        return self.detail if isinstance(self.detail, str) else self.detail[lang]
-
-
-def localised(make) -> dict[str, str]:
-    """A check's detail in every language: ``make(lang)`` writes it (numbers through prose.num or prose.fixed)."""
-    return {lang: make(lang) for lang in LANGS}
+def claim(unit_id: str, name: str, says: dict[str, str], predicate: str, required: bool = False, **numbers) -> Claim:
+    """A claim of a question: ``claim("ex1.q6", "at_chance", {...}, "acc < top", acc=0.52, top=0.54)``."""
+    return Claim(f"{unit_id}.{name}", says, predicate, numbers, required)
 
 
 @dataclass(frozen=True)
@@ -80,6 +67,7 @@ class Unit:
     scheme: tuple[Item, ...]
     folder: str
     module: object = field(default=None, compare=False, repr=False)
+    alternatives: tuple[dict, ...] = ()   # other answers that earn full marks, per language (teacher edition)
 
     @property
     def bonus(self) -> float:
@@ -92,11 +80,21 @@ class Unit:
             return {}
         return self.module.solve(inputs)
 
-    def check(self, context: dict) -> list[Check]:
-        """The evidence this unit checks on its own context."""
-        if self.module is None or not hasattr(self.module, "check"):
+    def answer(self, inputs) -> tuple[dict, list[Claim]]:
+        """The context the prose is rendered with (the claims' verdicts under ``claims``) and the claims."""
+        context = self.solve(inputs)
+        found = self.claims(context)
+        return {**context, "claims": verdicts(found)}, found
+
+    def claims(self, context: dict) -> list[Claim]:
+        """The conclusions this unit's prose draws, each a predicate over the numbers of its context."""
+        if self.module is None or not hasattr(self.module, "claims"):
             return []
-        return list(self.module.check(context))
+        found = list(self.module.claims(context))
+        wrong = [c.id for c in found if not c.id.startswith(self.id + ".")]
+        if wrong:
+            raise ValueError(f"{self.id}: claims named outside the question: {', '.join(wrong)}")
+        return found
 
     def template(self, lang: str) -> str:
         """The template name of this unit's prose in one language (relative to the answers folder)."""
@@ -123,9 +121,10 @@ def _unit(where: Path) -> Unit:
     module = _module(where / "answer.py") if (where / "answer.py").exists() else None
     items = tuple(Item(float(i["points"]), {k: i[k] for k in LANGS}, bool(i.get("bonus", False)))
                   for i in meta["scheme"])
+    alternatives = tuple({k: a[k] for k in LANGS} for a in meta.get("alternative", ()))
     return Unit(meta["id"], meta["section"], int(meta["number"]), float(meta["points"]),
                 {k: meta["title"][k] for k in LANGS}, {k: meta["restate"][k] for k in LANGS},
-                items, where.name, module)
+                items, where.name, module, alternatives)
 
 
 @cache

@@ -74,11 +74,50 @@ def _assert_pdf_complete(pdf: Path, lang: str):
     assert not leaks, leaks[:5]
 
 
-def test_every_format_is_written(built):
+def test_every_format_of_both_editions_is_written(built):
     names = {p.name for p in built.iterdir()}
-    assert {"corrige.fr.md", "corrige.fr.tex", "corrige.fr.typ", "corrige.fr.pdf", "figures"} <= names
+    for stem in ("corrige", "corrige-teacher"):
+        assert {f"{stem}.fr.{ext}" for ext in ("md", "tex", "typ", "pdf")} <= names
+    assert {"claims.json", "figures"} <= names
     assert not any(p.name.startswith(".derive-sheet-") for p in built.parent.iterdir())
-    assert (built / "figures" / "architecture.png").exists()
+    assert (built / "figures" / "architecture.fr.png").exists()
+
+
+def test_claims_json_lists_every_claim_with_its_predicate_and_numbers(built):
+    import json
+
+    claims = json.loads((built / "claims.json").read_text(encoding="utf-8"))
+    assert claims and all({"id", "question", "holds", "predicate", "numbers"} <= set(c) for c in claims)
+    assert all(c["id"].startswith(c["question"] + ".") for c in claims)
+    assert all(c["holds"] for c in claims if c["required"])
+    experimental = {"ex1.q4", "ex1.q5", "ex1.q6", "ex1.q7", "ex2.q3", "ex2.q4", "ex2.q5", "ex2.q6"}
+    assert experimental <= {c["question"] for c in claims}
+    teacher = (built / "corrige-teacher.fr.md").read_text(encoding="utf-8")
+    for c in claims:  # the teacher edition lists each claim with its predicate
+        assert f"`{c['predicate']}`" in teacher, c["id"]
+
+
+# Words of the tool, not of a corrigé: none may reach the student edition.
+TOOL_WORDS = re.compile(r"\b(derive|engine|moteur|certificat[e]?|spec\b|spécification|real tensors|vrais tenseurs|"
+                        r"seed|graine|float64|SymPy|NumPy|cache|checked on|vérifié sur)\b", re.I)
+
+
+def test_the_student_edition_speaks_to_students(built):
+    md = (built / "corrige.fr.md").read_text(encoding="utf-8")
+    body = md[:md.index("## Références")]
+    assert not TOOL_WORDS.findall(body), TOOL_WORDS.findall(body)[:10]
+    assert "Barème" not in md and "Éléments attendus" not in md
+    from pypdf import PdfReader
+
+    assert len(PdfReader(built / "corrige.fr.pdf").pages) <= 10
+
+
+def test_the_teacher_edition_holds_the_scheme_the_register_and_the_verification(built):
+    md = (built / "corrige-teacher.fr.md").read_text(encoding="utf-8")
+    for heading in ("## Barème", "## Conventions et lectures de l'énoncé", "## Annexe : vérification",
+                    "### Vérification de la question 1.6"):
+        assert heading in md, heading
+    assert md.count("**Autres réponses qui valent la note maximale**") >= 5
 
 
 def test_markdown_has_every_question_heading_and_no_placeholder(built):
@@ -94,14 +133,14 @@ def test_markdown_has_every_question_heading_and_no_placeholder(built):
     assert not re.search(r"^[^|\n].*\n\|", md, re.M)
 
 
-def test_french_sheet_writes_its_checks_and_references_in_french(built):
-    """The numbers behind each check use the decimal comma and French words; titles ending in ? get no extra dot."""
-    md = (built / "corrige.fr.md").read_text(encoding="utf-8")
-    checks = md[md.index("**Contrôles**"):md.index("**Pour reproduire")]
-    details = re.findall(r"\(([^()]*\d[^()]*)\)\.$", checks, re.M)
-    assert len(details) >= 10
-    for d in details:
-        assert not re.search(r"\d\.\d|\b(entries|draws|steps|vs|gap)\b", d), d
+def test_french_sheet_writes_its_claims_and_references_in_french(built):
+    """The numbers behind each claim use the decimal comma; titles ending in ? get no extra dot."""
+    md = (built / "corrige-teacher.fr.md").read_text(encoding="utf-8")
+    lines = [line for line in md.splitlines() if line.startswith("- `") and ": **vérifiée**" in line]
+    assert len(lines) >= 20
+    for line in lines:
+        numbers = line[line.index(", avec "):] if ", avec " in line else ""
+        assert not re.search(r"= -?\d+\.\d", numbers), line
     assert "?." not in md[md.index("## Références"):]
 
 
@@ -113,18 +152,23 @@ def test_latex_is_a_complete_document(built):
 
 def test_typst_pdf_has_every_question_and_no_raw_source(built):
     _assert_pdf_complete(built / "corrige.fr.pdf", "fr")
+    _assert_pdf_complete(built / "corrige-teacher.fr.pdf", "fr")
 
 
 @pytest.mark.skipif(not HAS_LATEX, reason="latexmk / TeX Live not installed")
 def test_latex_pdf_has_every_question_and_no_raw_source(tmp_path, cache_dir):
     sheet.build(spec.default_spec(), "en", ("pdf",), "latex", tmp_path, cache_dir=cache_dir)
     _assert_pdf_complete(tmp_path / "corrige.en.pdf", "en")
+    _assert_pdf_complete(tmp_path / "corrige-teacher.en.pdf", "en")
     assert not (tmp_path / "corrige.en.tex").exists()  # only the formats asked for are kept
+    from pypdf import PdfReader
+
+    assert len(PdfReader(tmp_path / "corrige.en.pdf").pages) <= 10
 
 
 def test_markdown_and_latex_are_byte_identical_from_run_to_run(built, tmp_path, cache_dir):
     sheet.build(spec.default_spec(), "fr", ("md", "tex"), "typst", tmp_path, cache_dir=cache_dir)
-    for name in ("corrige.fr.md", "corrige.fr.tex"):
+    for name in ("corrige.fr.md", "corrige.fr.tex", "corrige-teacher.fr.md", "corrige-teacher.fr.tex", "claims.json"):
         assert (tmp_path / name).read_bytes() == (built / name).read_bytes(), name
     for fig in (built / "figures").iterdir():
         assert (tmp_path / "figures" / fig.name).read_bytes() == fig.read_bytes(), fig.name
@@ -136,7 +180,8 @@ def test_docs_are_up_to_date(built, tmp_path, cache_dir):
     used = sorted(str(p.relative_to(tmp_path / "ev")) for p in (tmp_path / "ev").rglob("*") if p.is_file())
     kept = sorted(str(p.relative_to(EVIDENCE)) for p in EVIDENCE.rglob("*") if p.is_file()) if EVIDENCE.exists() else []
     assert used == kept, "docs/evidence is stale (the code or spec changed): run `make docs`"
-    fresh = {"corrige.fr.md": built / "corrige.fr.md", "corrige.en.md": tmp_path / "corrige.en.md"}
+    fresh = {f"{stem}.{lang}.md": (built if lang == "fr" else tmp_path) / f"{stem}.{lang}.md"
+             for stem in ("corrige", "corrige-teacher") for lang in ("fr", "en")}
     for name, path in fresh.items():
         committed = DOCS / name
         assert committed.exists(), f"docs/{name} is missing: run `make docs`"
@@ -144,10 +189,13 @@ def test_docs_are_up_to_date(built, tmp_path, cache_dir):
             f"docs/{name} is stale: run `make docs`"
     from PIL import Image
 
-    figures = sorted(p.name for p in (built / "figures").iterdir())
-    assert sorted(p.name for p in (DOCS / "figures").iterdir()) == figures, "docs/figures is stale: run `make docs`"
+    figures = sorted(p.name for p in (built / "figures").iterdir()) + sorted(
+        p.name for p in (tmp_path / "figures").iterdir())
+    assert sorted(p.name for p in (DOCS / "figures").iterdir()) == sorted(figures), \
+        "docs/figures is stale: run `make docs`"
     for name in figures:
-        with Image.open(DOCS / "figures" / name) as a, Image.open(built / "figures" / name) as b:
+        here = (built if ".fr." in name else tmp_path) / "figures" / name
+        with Image.open(DOCS / "figures" / name) as a, Image.open(here) as b:
             assert a.size == b.size, f"docs/figures/{name} is stale: run `make docs`"
 
 
@@ -167,10 +215,10 @@ def test_a_failed_build_leaves_the_output_folder_untouched(tmp_path, monkeypatch
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
-def test_a_failed_check_stops_the_build(tmp_path, monkeypatch, cache_dir):
+def test_a_failed_required_claim_stops_the_build(tmp_path, monkeypatch, cache_dir):
     unit = next(u for u in answers.load_all() if u.id == "ex1.q3")
     monkeypatch.setattr(unit.module, "recount", lambda net, prelu: [0] * len(net.layers))
-    with pytest.raises(sheet.BuildFailed, match="ex1.q3: check failed"):
+    with pytest.raises(sheet.BuildFailed, match=r"claim ex1.q3.layers_recounted does not hold: counted == recounted"):
         sheet.build(spec.default_spec(), "fr", ("md",), "typst", tmp_path / "out", cache_dir=cache_dir)
     assert not (tmp_path / "out").exists()
 
@@ -248,3 +296,53 @@ def test_workers_compute_what_the_sheet_uses_with_the_bytes_of_this_process(tmp_
         inputs.start(pool, names=names, certificates=())
         assert not inputs.pending
 
+
+
+def _tampered(monkeypatch, name, change):
+    """Make the sheet read an experiment whose conclusion was changed (evidence that says something else)."""
+    real = Inputs.experiment
+
+    def experiment(self, which):
+        result = real(self, which)
+        if which != name:
+            return result
+        import copy
+        import dataclasses
+
+        conclusion = copy.deepcopy(result.conclusion)
+        change(conclusion)
+        return dataclasses.replace(result, conclusion=conclusion)
+
+    monkeypatch.setattr(Inputs, "experiment", experiment)
+
+
+def test_tampered_evidence_changes_the_sentence_that_rested_on_it(tmp_path, monkeypatch, cache_dir):
+    sentence = "both dropout settings stay at chance level"
+
+    def accuracies(lower, both):
+        def change(c):
+            c["held_out_accuracy"] = dict(c["held_out_accuracy"], **{"L5": lower, "L5+L6": both, "none": 0.62})
+        return change
+
+    texts = {}
+    for name, change in (("chance", accuracies(0.51, 0.5)), ("learned", accuracies(0.75, 0.74))):
+        with monkeypatch.context() as m:
+            _tampered(m, "dropout", change)
+            sheet.build(spec.default_spec(), "en", ("md",), "typst", tmp_path / name, cache_dir=cache_dir, workers=0)
+        texts[name] = {e: (tmp_path / name / f"{e}.en.md").read_text(encoding="utf-8")
+                       for e in ("corrige", "corrige-teacher")}
+    assert sentence in texts["chance"]["corrige"]
+    # the ordering the claim rests on, reversed: the sentence goes, the teacher edition says why
+    assert sentence not in texts["learned"]["corrige"]
+    assert "The dropout settings are not both at chance" in texts["learned"]["corrige-teacher"]
+    assert "Both dropout settings are within two standard errors of chance" in texts["chance"]["corrige-teacher"]
+
+
+def test_tampered_evidence_that_breaks_a_required_claim_stops_the_build(tmp_path, monkeypatch, cache_dir):
+    def flat(c):  # a standard initialisation whose gradients would not shrink, against the theory
+        c["backprop_ratio_first_last"] = dict(c["backprop_ratio_first_last"], glorot_standard=0.9)
+
+    _tampered(monkeypatch, "glorot", flat)
+    with pytest.raises(sheet.BuildFailed, match=r"claim ex2.q5.theory does not hold: .*standard = 0.9"):
+        sheet.build(spec.default_spec(), "en", ("md",), "typst", tmp_path / "out", cache_dir=cache_dir, workers=0)
+    assert not (tmp_path / "out").exists()
