@@ -1,14 +1,12 @@
-"""Exercise 1, Q2: ∂L/∂w for the PReLU layer L5 and ∂L/∂a for its slopes, from derive.derivation's objects."""
+"""Exercise 1, Q2: ∂L/∂w for the PReLU layer L5 and ∂L/∂a for its slopes, with the named factors δ, Δ and f′."""
 
 from __future__ import annotations
 
-import sympy as sp
-
-from derive.prose import num
 from derive.sheet.present import certified, present
-from derive.sheet.units import Check, localised
-from derive.symbolic import derivation, graph
-from derive.symbolic.graph import label
+from derive.sheet.units import claim
+from derive.symbolic import derivation, factors, graph
+
+ID = "ex1.q2"
 
 
 def solve(inputs) -> dict:
@@ -16,15 +14,14 @@ def solve(inputs) -> dict:
     untied = derivation.derive(inputs.spec, "L5", shared=False)
     tied = derivation.derive(inputs.spec, "L5", shared=True)
     key = untied.key
-    above = derivation.derive(inputs.spec, "L6", shared=False)
-    u, t = present(untied, known=above.steps), present(tied)
+    u, t = present(untied), present(tied)
     lower = next(layer for layer in inputs.spec.layers if layer.name == key)
-    prelu = derivation.derive(inputs.spec, "prelu", shared=False) if lower.activation == "prelu" else None
-    ctx = {"layer": key, "n": graph.prose_names(inputs.spec), "activation": lower.activation, "untied": u, "w": u["results"][f"{key}.W"],
-           "b": u["results"][f"{key}.b"], "tw": t["results"][f"{key}.W"], "objects": {"untied": untied}}
-    if prelu is not None:
-        p = present(prelu, known=above.steps + untied.steps)
-        ctx["a"] = p["results"][f"{key}.a"]
+    ctx = {"layer": key, "n": graph.prose_names(inputs.spec), "activation": lower.activation, "untied": u,
+           "w": u["results"][f"{key}.W"], "b": u["results"][f"{key}.b"], "wp": u["results"][f"{key}'.W"],
+           "tw": t["results"][f"{key}.W"], "objects": {"untied": untied, "tied": tied}}
+    if lower.activation == "prelu":
+        prelu = derivation.derive(inputs.spec, "prelu", shared=False)
+        ctx["a"] = present(prelu)["results"][f"{key}.a"]
         ctx["objects"]["prelu"] = prelu
     names = [f"{key}.W", f"{key}.b", f"{key}'.W", f"{key}'.b", f"{key}.a", f"{key}'.a"]
     ctx["cert"] = certified(inputs.certificate(False), names)
@@ -32,20 +29,28 @@ def solve(inputs) -> dict:
     return ctx
 
 
-def check(ctx) -> list:
-    """The activation's derivative appears as a factor, and the result vanishes outside the margin."""
-    untied = ctx["objects"]["untied"]
-    w = untied.results[0]
-    # the lower layer's pre-activation as the graph names it: o5 for L5, oF1 for a layer named F1
-    pre = next(name for name, (letter, lab, _) in untied.notation.items() if letter == "o" and lab == label(ctx["layer"]))
-    pieces = [p for p in w.expr.atoms(sp.Piecewise) if any(f"{pre}[" in str(c) for _, c in p.args)]
+def claims(ctx) -> list:
+    """Certified; zero outside the margin; the activation's derivative a factor; δ, Δ, f′ give the result back."""
+    objects = ctx["objects"]
+    w = objects["untied"].results[0]
     outside = next(c for c in w.cases if c.name == "different_outside_margin")
-    checks = [Check({"fr": "certificat : formules de L5 (et de ses pentes) = différences finies, rétropropagation, autograd",
-                     "en": "certificate: L5's formulas (and its slopes') = finite differences, backprop, autograd"},
-                    ctx["cert"]["ok"] and ctx["tcert"]["ok"], localised(lambda lang: f"{num(ctx['cert']['checked'] + ctx['tcert']['checked'], lang)} " + {"fr": "coefficients", "en": "entries"}[lang])),
-              Check({"fr": "le gradient de L5 est nul hors de la marge", "en": "L5's gradient is zero outside the margin"},
-                    outside.expr == 0, "")]
-    if ctx["activation"] == "prelu":
-        checks.append(Check({"fr": "la dérivée de la PReLU (1 ou a) est un facteur du gradient de L5",
-                             "en": "the PReLU derivative (1 or a) is a factor of L5's gradient"}, len(pieces) == 1))
-    return checks
+    derivative = factors.derivative_rows(w.expr)
+    found = [
+        claim(ID, "certified", {"fr": "les formules de L5 (et de ses pentes) sont certifiées",
+                                "en": "L5's formulas (and its slopes') are certified"},
+              "separate_ok and shared_ok and entries > 0", required=True, separate_ok=ctx["cert"]["ok"],
+              shared_ok=ctx["tcert"]["ok"], entries=ctx["cert"]["checked"] + ctx["tcert"]["checked"]),
+        claim(ID, "zero_outside", {"fr": "le gradient de L5 est nul hors de la marge",
+                                   "en": "L5's gradient is zero outside the margin"},
+              "outside_is_zero", required=True, outside_is_zero=outside.expr == 0),
+        claim(ID, "named_factors", {"fr": "écrits avec $\\delta$, $\\Delta$ et $f'$, les gradients redonnent exactement l'expression dérivée",
+                                    "en": "written with $\\delta$, $\\Delta$ and $f'$, the gradients give back exactly the derived expression"},
+              "problems == 0", required=True,
+              problems=sum(len(factors.check(d)) for d in objects.values())),
+    ]
+    if ctx["activation"] in ("prelu", "relu"):
+        found.append(claim(ID, "activation_factor",
+                           {"fr": "la dérivée de l'activation (1 ou la pente) est un facteur du gradient",
+                            "en": "the activation's derivative (1 or the slope) is a factor of the gradient"},
+                           "derivative_factors == 1", required=True, derivative_factors=len(derivative)))
+    return found

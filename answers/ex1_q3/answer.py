@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 from math import prod
 
-from derive.prose import num
+from derive import count
 from derive.sheet import figures
-from derive.sheet.units import Check, localised
+from derive.sheet.units import claim
+
+ID = "ex1.q3"
+CONVENTIONS = ("scalar", "channel", "element")
 
 
 def solve(inputs) -> dict:
-    """The count-params report, the architecture drawing and the largest layer's share of a branch."""
+    """The count report, the architecture drawing, and the count under the exam's literal stride 1."""
     report = inputs.report
     rows = [dict(layer, tex=layer["formula"].replace("·", r" \cdot ")) for layer in report["layers"]]
     largest = max(rows, key=lambda r: r["params"])
     spec = inputs.spec
     dense = [i for i, layer in enumerate(spec.layers) if layer.type == "dense"]
     activations = {layer.activation for layer in spec.layers if layer.type != "maxpool"}
+    strided = [layer.name for layer in spec.layers if layer.type == "conv" and layer.stride != (1, 1)]
+    literal = None
+    if strided and dense:
+        unit = dataclasses.replace(spec, layers=tuple(dataclasses.replace(layer, stride=(1, 1))
+                                                      if layer.type == "conv" else layer for layer in spec.layers))
+        full = count.report(unit)
+        first = full["layers"][dense[0]]
+        literal = {"total": full["total_params"], "branch": full["branch_params"], "dense": first["name"],
+                   "dense_input": first["input_shape"], "dense_share": first["params"] / full["branch_params"]}
+    alternatives = {(a["shared_weights"], a["prelu_convention"]): a["total_params"] for a in report["alternatives"]}
     return {
-        "report": report,
-        "rows": rows,
-        "largest": largest,
+        "report": report, "rows": rows, "largest": largest, "net": spec, "strided": strided, "literal": literal,
         "largest_is_first_dense": bool(dense) and largest["name"] == spec.layers[dense[0]].name,
         # what feeds the first dense layer: the image, or a map flattened from the layer below
         "flattened": None if not dense else (spec.layers[dense[0] - 1].name if dense[0] else ""),
@@ -28,12 +40,11 @@ def solve(inputs) -> dict:
         "free_activations": [a for a in ("relu", "tanh", "sigmoid", "linear") if a in activations],
         "has_prelu": "prelu" in activations,
         "prelu_dense_only": all(layer.type == "dense" for layer in spec.layers if layer.activation == "prelu"),
-        "other_conventions": [c for c in ("scalar", "channel", "element") if c != report["prelu_convention"]],
+        "other_conventions": [c for c in CONVENTIONS if c != report["prelu_convention"]
+                              and alternatives[(report["shared_weights"], c)] != report["total_params"]],
         "largest_share": largest["params"] / report["branch_params"],
-        "alternatives": {(a["shared_weights"], a["prelu_convention"]): a["total_params"]
-                         for a in report["alternatives"]},
-        "arch": inputs.figure("architecture.png", lambda p: figures.architecture(inputs.spec, p)),
-        "net": inputs.spec,
+        "alternatives": alternatives,
+        "arch": inputs.figure("architecture.png", lambda p: figures.architecture(spec, p, inputs.lang)),
     }
 
 
@@ -54,21 +65,30 @@ def recount(spec, prelu: str) -> list[int]:
     return out
 
 
-def check(ctx) -> list:
-    """Each layer's count, the branch total and the network total agree with an independent recount."""
+def claims(ctx) -> list:
+    """Each layer's count, the totals and every convention's total equal an independent recount."""
     spec, report = ctx["net"], ctx["report"]
     mine = recount(spec, spec.prelu)
-    theirs = [r["params"] for r in report["layers"]]
     branches = 1 if spec.shared_weights else 2
-    alt = all(ctx["alternatives"][(s, p)] == sum(recount(spec, p)) * (1 if s else 2)
-              for s in (False, True) for p in ("scalar", "channel", "element"))
-    return [
-        Check({"fr": "le compte de chaque couche égale un recompte indépendant à partir des formes",
-               "en": "each layer's count equals an independent recount from the shapes"},
-              mine == theirs, localised(lambda lang: " + ".join(num(m, lang) for m in mine))),
-        Check({"fr": "total du réseau = nombre de jeux de poids × total d'une branche",
-               "en": "network total = number of weight sets × one branch's total"},
-              report["total_params"] == branches * sum(mine), localised(lambda lang: f"{num(report['total_params'], lang)} = {branches} × {num(sum(mine), lang)}")),
-        Check({"fr": "les totaux sous chaque convention (partage, PReLU) égalent le recompte",
-               "en": "the totals under every convention (sharing, PReLU) equal the recount"}, alt),
+    alternatives_match = all(ctx["alternatives"][(s, p)] == sum(recount(spec, p)) * (1 if s else 2)
+                             for s in (False, True) for p in CONVENTIONS)
+    found = [
+        claim(ID, "layers_recounted", {"fr": "le compte de chaque couche égale un recompte indépendant",
+                                       "en": "each layer's count equals an independent recount"},
+              "counted == recounted", required=True, counted=[r["params"] for r in report["layers"]],
+              recounted=mine),
+        claim(ID, "total", {"fr": "total du réseau = nombre de jeux de poids × total d'une branche",
+                            "en": "network total = number of weight sets × one branch's total"},
+              "total == sets * branch", required=True, total=report["total_params"], sets=branches,
+              branch=sum(mine)),
+        claim(ID, "conventions", {"fr": "les totaux sous chaque convention égalent le recompte",
+                                  "en": "the totals under every convention equal the recount"},
+              "all_match", required=True, all_match=alternatives_match),
     ]
+    if ctx["literal"] is not None:
+        literal = ctx["literal"]
+        found.append(claim(ID, "literal_dense_dominates",
+                           {"fr": "avec un pas de 1 partout, la première couche dense porte presque tous les paramètres",
+                            "en": "with stride 1 everywhere, the first dense layer holds almost all the parameters"},
+                           "dense_share > 0.9", dense_share=literal["dense_share"]))
+    return found
