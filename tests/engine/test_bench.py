@@ -43,7 +43,8 @@ def test_run_reports_every_figure_without_torch():
     assert tuple(figures) == bench.KEYS
     assert figures["torch_step_ms"] is None and figures["ratio"] is None
     assert figures["numpy_step_ms"] > 0 and figures["gflops"] > 0 and figures["peak_gflops"] > 0
-    assert 0 < figures["peak_rss_mb"] < 1024
+    # the process's peak so far: whatever ran before in this process counts, so only its order is checked
+    assert 0 < notes["rss_before_mb"] <= figures["peak_rss_mb"]
     assert notes["batch"] == 4
 
 
