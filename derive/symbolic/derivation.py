@@ -113,7 +113,7 @@ def derive(spec, layer: str = "L6", shared: bool | None = None, rules=None) -> D
               and n.param.endswith(want)]
     params.sort(key=lambda n: (n.layer.endswith("'"), n.param))
     steps, results = _sweep(g, params, rules)
-    results = tuple(_with_cases(r, _hinge_cases()) for r in results)
+    results = tuple(_with_cases(r, hinge_cases()) for r in results)
     return Derivation(key, _definitions(g, params), steps, results, g.notation)
 
 
@@ -150,7 +150,8 @@ def _merge(have: list, new, reading: str) -> list:
     return out
 
 
-def _hinge_cases():
+def hinge_cases() -> tuple:
+    """The hinge's cases as (name, condition, substitution): l = 0; l = 1, D = 1 − ε; l = 1, D = 1 + ε (ε ≥ 0)."""
     l, d = graphs.scalar("l"), graphs.scalar("D")
     return (("same", sp.Eq(l, 0), {l: 0}),
             ("different_inside_margin", sp.And(sp.Eq(l, 1), d < 1), {l: 1, d: 1 - EPS}),
