@@ -9,6 +9,7 @@ LaTeX. What a student typed is never interpreted as markup: in Markdown it is se
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,9 @@ def sentence(s: Sentence, lang: str, medium: str = "text") -> str:
 
 def markdown_escape(text: str) -> str:
     """Our own words made literal in Markdown (a k_h or a * is not emphasis); format fields are kept."""
-    return "".join("\\" + ch if ch in "\\*_[]<>#|`" else ch for ch in text)
+    parts = re.split(r"(\{\{|\}\}|\{[^{}]*\})", text)
+    return "".join(p if i % 2 else "".join("\\" + ch if ch in "\\*_[]<>#|`" else ch for ch in p)
+                   for i, p in enumerate(parts))
 
 
 def value(v, lang: str, medium: str, name: str = "") -> str:

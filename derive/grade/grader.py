@@ -104,7 +104,7 @@ class Grader:
         unit = self.units[question]
         kept = [i for i in catalogue.assessed(unit, self.exam.shared) if i not in catalogue.lost(unit, ids)]
         total = sum(unit.scheme[i].points for i in kept)
-        return round(total / 3 if case else total, 4)
+        return total / 3 if case else total
 
     def _lost(self, question: str, ids) -> list[Sentence]:
         unit = self.units[question]
@@ -117,7 +117,7 @@ class Grader:
         return [Sentence("sentence.lost", {"points": points, "items": items})]
 
     def _mark(self, answer, verdict, ids=(), sentences=(), read=None) -> Mark:
-        out_of = round(self.out_of(answer.question, answer.case), 4)
+        out_of = self.out_of(answer.question, answer.case)
         if verdict == "undecided":
             points = None
         elif verdict == "correct":
@@ -332,7 +332,8 @@ class Grader:
                 groups.setdefault((e.shared, e.mistakes, e.detail), []).append(e)
         said, ids = [], []
         for es in list(groups.values())[:3]:
-            said.append(Sentence("sentence.q3_reading", {"convention": self._convention(*es)}))
+            key = "sentence.q3_reading" if len(es[0].mistakes) == 1 else "sentence.q3_reading_two"
+            said.append(Sentence(key, {"convention": self._convention(*es)}))
             said += [self._miscount(es[0], m) for m in es[0].mistakes]
             ids += [m for m in es[0].mistakes if m not in ids]
         said += self._lost(answer.question, found[0].mistakes)

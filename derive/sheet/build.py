@@ -10,12 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from derive.errors import DeriveError
-from derive.runtime import cache
+from derive.runtime import cache, output
 from derive.sheet import render, units
 from derive.sheet.inputs import Inputs
 
@@ -98,24 +97,19 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
 
     check_request(lang, engine, out, cache_dir, evidence)
     out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent.resolve()))
-    except OSError as exc:
-        raise DeriveError(f"{out}: cannot write the sheet there ({exc.strerror})") from None
-    try:
+    with output.staging(out, ".derive-sheet-") as tmp:
         workers = default_count() if workers is None else workers
         with Pool(workers) if workers else contextlib.nullcontext() as pool:
             solved, inputs = solve_all(spec, tmp / "figures", progress, cache_dir, pool)
         doc = document.Document(spec, lang, solved, runs=inputs.runs, certificates=inputs.certificates)
         _tick(progress, "markdown")
-        written = [_write(tmp / f"{STEM}.{lang}.md", doc.markdown())]
+        written = [output.write_text(tmp / f"{STEM}.{lang}.md", doc.markdown())]
         if "tex" in formats or (engine == "latex" and "pdf" in formats):
             _tick(progress, "latex")
-            written.append(_write(tmp / f"{STEM}.{lang}.tex", doc.latex()))
+            written.append(output.write_text(tmp / f"{STEM}.{lang}.tex", doc.latex()))
         if "typ" in formats or (engine == "typst" and "pdf" in formats):
             _tick(progress, "typst")
-            written.append(_write(tmp / f"{STEM}.{lang}.typ", doc.typst()))
+            written.append(output.write_text(tmp / f"{STEM}.{lang}.typ", doc.typst()))
         if "pdf" in formats:
             _tick(progress, f"pdf ({engine})")
             compile_pdf = render.pdf_typst if engine == "typst" else render.pdf_latex
@@ -128,12 +122,10 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
         if evidence is not None:
             inputs.export(tmp / "evidence")
         _tick(progress, "write")
-        written = Written(_move(keep, tmp, out))
+        written = Written(output.move_into(keep, tmp, out))
         if evidence is not None:
             _replace_folder(tmp / "evidence", Path(evidence))
         return written
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class Written(list):
@@ -142,22 +134,6 @@ class Written(list):
     def render(self, fmt: str = "text") -> str:
         """The written documents, one path per line."""
         return "".join(f"{p}\n" for p in self if p.parent.name != "figures")
-
-
-def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8", newline="\n")
-    return path
-
-
-def _move(paths: list[Path], tmp: Path, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    done = []
-    for p in paths:
-        target = out / p.relative_to(tmp)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(p, target)
-        done.append(target)
-    return done
 
 
 def _replace_folder(source: Path, target: Path) -> None:
