@@ -33,7 +33,7 @@ class Mistake:
 
     id: str
     questions: tuple
-    replaces: tuple = ()        # rule keys it replaces outright
+    replaces: tuple = ()        # rule keys it replaces outright (two that replace the same never combine)
     wraps: tuple = ()           # rule keys whose rule it modifies
     table: object = None        # rules table -> rules table
     untie: bool = False         # the first branch's path alone, offered for tied weights
@@ -114,6 +114,10 @@ def _one_example(expr, target):
     return expr.xreplace({s: s.function for s in sums}).subs(m, 1)
 
 
+def _no_beta(expr, target):
+    return expr.subs(graphs.scalar("beta"), 1)
+
+
 def _sum_not_mean(expr, target):
     m, _ = _examples(expr)
     return expr * m
@@ -132,8 +136,9 @@ MISTAKES = (
     Mistake("sign", (Q1, Q2), wraps=DISTANCE, table=_scaled(DISTANCE, -1)),
     Mistake("tied_not_summed", (Q1, Q2), untie=True, tied_only=True),
     Mistake("missing_sum", (Q2,), rewrite=_no_sum),
-    Mistake("kl_missing_mean", (Q7,), rewrite=_one_example),
-    Mistake("kl_sum_not_mean", (Q7,), rewrite=_sum_not_mean),
+    Mistake("kl_missing_mean", (Q7,), replaces=("mean",), rewrite=_one_example),
+    Mistake("kl_sum_not_mean", (Q7,), replaces=("mean",), rewrite=_sum_not_mean),
+    Mistake("kl_missing_beta", (Q7,), rewrite=_no_beta),
     Mistake("swapped_indices", (Q1, Q2, Q7), rewrite=_swapped),
 )
 BY_ID = {m.id: m for m in MISTAKES}

@@ -64,17 +64,21 @@ def index_sizes(expr, vocab) -> dict:
     return found
 
 
-def frame(first: tuple, *ranges: dict, sizes: dict) -> tuple | None:
+def frame(first: tuple, *ranges: dict, sizes: dict, fallback: dict | None = None) -> tuple | None:
     """The frame of a comparison: the asked indices, then the others in name order, with their extents.
 
     ``ranges`` are the index sizes of the expressions compared (from index_sizes or a Reading); None
     when they disagree on what an index runs over (the expressions cannot be compared entry by entry).
+    An asked index that none of them has runs over what ``fallback`` says.
     """
     merged = {}
     for r in ranges:
         for x, size in r.items():
             if merged.setdefault(x, size) != size:
                 return None
+    for x in first:
+        if x not in merged and fallback and x in fallback:
+            merged[x] = fallback[x]
     extra = sorted((x for x in merged if x not in first), key=lambda x: x.name)
     out = []
     for x in tuple(first) + tuple(extra):

@@ -146,7 +146,7 @@ class Grader:
             r = reading.read(syntax.parse(text), target.vocab)
         except syntax.Unreadable as exc:
             return self._mark(answer, "invalid", sentences=[Sentence("sentence.invalid", {
-                "column": exc.column, "message": Problem(exc)})])
+                "column": str(exc.column), "message": Problem(exc)})])
         except reading.Meaningless as exc:
             return self._mark(answer, "incorrect", sentences=notes + [Sentence("sentence.meaningless",
                                                                               {"message": Problem(exc)})])
@@ -215,7 +215,10 @@ class Grader:
 
     def _matches(self, found: _Incorrect, target, combo, rows) -> bool:
         expr, sizes = self._wrong(target, combo)
-        where = evaluation.frame(target.free, found.reading.ranges, sizes, sizes=target.tensors.sizes)
+        if set(sizes) - set(target.free) != set(found.reading.ranges) - set(target.free):
+            return False  # one depends on an index (a forgotten sum's k) that the other has not
+        where = evaluation.frame(target.free, found.reading.ranges, sizes, sizes=target.tensors.sizes,
+                                 fallback=target.sizes)
         if where is None:
             return False
         wrong = target.values(("mistake",) + tuple(m.id for m in combo), expr, where)
@@ -307,7 +310,7 @@ class Grader:
             n = counting.number(answer.text)
         except syntax.Unreadable as exc:
             return self._mark(answer, "invalid", sentences=[Sentence("sentence.invalid", {
-                "column": exc.column, "message": Problem(exc)})])
+                "column": str(exc.column), "message": Problem(exc)})])
         found = self._explanations().get(n, [])
         right = [e for e in found if not e.mistakes]
         if right:

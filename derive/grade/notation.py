@@ -28,6 +28,8 @@ PHRASES = (
     (re.compile(r"\\prime(?![A-Za-z])"), "'"),
     (re.compile(r"\\([{}])"), r"\1"),
     (re.compile(r"\\mathcal\s*\{\s*L\s*\}"), "L"),
+    (re.compile(r"\*\*"), "^"),                                   # Python's power
+    (re.compile(r"^\s*(?:\$\$?|\\[(\[])|(?:\$\$?|\\[)\]])\s*$"), " "),   # $...$, \(...\), \[...\] around it all
     # the text printer's s^(5)(i) (a label and an example): one superscript, as s^{(5)(i)}
     (re.compile(r"\^((?:\([^()]*\)){2,})"), r"^{\1}"),
 )

@@ -320,6 +320,7 @@ class _Reader:
                 typed += "'"
             elif s.kind == "sup":
                 chunks = _chunks(raw)
+                chunks = chunks if chunks is None else [_layer(c) for c in chunks]
                 if not powers and chunks is not None and all(self.is_mark(typed, c) for c in chunks):
                     marks += chunks
                 else:
@@ -328,6 +329,7 @@ class _Reader:
                 if indices is not None:
                     self.fail(s, "script_here")
                 chunks, rest = _subscript(raw)
+                chunks = [_layer(c) for c in chunks]
                 parts = [p.strip() for p in rest.split(",")] if "," in rest else ([rest] if rest else [])
                 if parts and (typed + parts[0]) in self.vocab.quantities and not chunks:
                     chunks, parts = [parts[0]], parts[1:]  # the exam's own s_{6'}: the label as a subscript
@@ -410,6 +412,12 @@ def _digits(number: sp.Rational) -> int:
 
 def _is_one(item) -> bool:
     return isinstance(item, Token) and (item.type == "INDICATOR" or (item.type == "NUMBER" and item.value == "1"))
+
+
+def _layer(chunk: str) -> str:
+    """A layer written by its name, (L5') or (L56), as the exam's label: 5', 56."""
+    m = re.fullmatch(r"L(\d+'*)", chunk)
+    return m.group(1) if m else chunk
 
 
 def _chunks(raw: str) -> list[str] | None:

@@ -22,7 +22,8 @@ from derive.grade import notation
 
 MAX_CHARS = 200_000   # a whole copy is a few hundred characters; 100 kB is already far beyond
 MAX_DEPTH = 48        # operators nested in operators; lambdify's compiler accepts about 200 parentheses
-CHAINS = {"add", "sub", "mul", "div", "imul"}   # a left-nested chain of these is one level, not one per term
+# A left-nested chain of + and − (or of ×, ÷ and juxtaposition) is one level, not one per term.
+CHAINS = {"add": "sum", "sub": "sum", "mul": "product", "div": "product", "imul": "product"}
 
 # Words and commands the grammar treats as keywords (everything else that looks like a name is a NAME).
 KEYWORDS = {
@@ -147,7 +148,8 @@ class _Tree(Transformer_NonRecursive):
         kids = tuple(children)
         if data in ("paren", "brace") and len(kids) == 1:
             return kids[0]  # parentheses add no level
-        levels = [depth(k) - (1 if isinstance(k, Node) and k.kind == data and data in CHAINS and i == 0 else 0)
+        family = CHAINS.get(str(data))
+        levels = [depth(k) - (1 if i == 0 and family and isinstance(k, Node) and CHAINS.get(k.kind) == family else 0)
                   for i, k in enumerate(kids)]
         level = 1 + max(levels, default=0)
         if level > MAX_DEPTH:
