@@ -171,16 +171,24 @@ def combinations(target) -> list[tuple]:
 
 def formula(target, mistakes: tuple) -> sp.Expr:
     """The wrong formula of a combination of mistakes, derived like the certified one."""
-    ids = [m.id for m in mistakes]
-    table = rules_for(*ids) if any(m.table for m in mistakes) else None
-    shared = target.shared and not any(m.untie for m in mistakes)
-    d = derivation.derive(target.spec, target.key, shared, rules=table)
-    result = next(r for r in d.results if r.param == target.result.param and r.reading == target.result.reading)
-    expr = result.expr
+    ruled = tuple(m.id for m in mistakes if m.table is not None)
+    untie = any(m.untie for m in mistakes)
+    expr = target.result.expr if not ruled and not untie else _derived(target, ruled, untie)
     for m in sorted(mistakes, key=MISTAKES.index):
         if m.rewrite is not None:
             expr = m.rewrite(expr, target)
     return expr
+
+
+def _derived(target, ruled: tuple, untie: bool) -> sp.Expr:
+    """The asked result derived with these mistakes' rules (once per target and rules: rewrites reuse it)."""
+    slot = ("derived", ruled, untie)
+    if slot not in target.tensors.cache:
+        only = target.result.param + (f"/{target.result.reading}" if target.result.reading else "")
+        d = derivation.derive(target.spec, target.key, target.shared and not untie,
+                              rules=rules_for(*ruled) if ruled else None, only=only)
+        target.tensors.cache[slot] = d.results[0].expr
+    return target.tensors.cache[slot]
 
 
 @functools.cache

@@ -17,7 +17,7 @@ import sympy as sp
 from derive.certify import lambdify
 from derive.symbolic import graph as graphs
 
-SAMPLE = 64          # units per free index: 64 × 64 × 12 pairs is enough entries and fast to compare
+SAMPLE = 32          # units per free index: 32 × 32 × 12 pairs, both sides of every kink, and fast to compare
 CHUNK = 400          # terms of a sum compiled together (Python's compiler stops near 3000)
 
 

@@ -165,7 +165,7 @@ class Grader:
                 Sentence("sentence.unevaluable", {"reason": Typed(str(exc)[:120])})])
         agreement = equivalence.agree(values, target.reference(where), target.scale, rows)
         if agreement is not None and agreement.equal:
-            said = notes + [self._correct(target, agreement, case)]
+            said = notes + [self._correct(target, agreement, case)] + self._kink(target, where, rows)
             if equivalence.proved(r.expr, self._reference(target, case), self._substitutions(target, case)):
                 said.append(Sentence("sentence.proved"))
             return self._mark(answer, "correct", sentences=said, read=read)
@@ -260,6 +260,22 @@ class Grader:
             return Sentence("sentence.correct_kl", {"entries": agreement.compared, "m": target.tensors.sizes[
                 target.vocab.examples]})
         return Sentence("sentence.correct", {"entries": agreement.compared, "pairs": self._pairs(target, case)})
+
+    def _kink(self, target, where, rows) -> list[Sentence]:
+        """For the lower layer's weights behind a PReLU: how many compared units lie on each side of its kink."""
+        _, lower, _ = target.result.graph.top
+        pre = next((n for n in target.result.graph.nodes.values() if n.kind == "dense" and n.layer == lower), None)
+        if target.key != lower or target.lower_activation != "prelu" or pre is None:
+            return []
+        if pre.indices[0] not in dict(where):
+            return []
+        units = evaluation.sample(dict(where)[pre.indices[0]])
+        o = target.tensors.values[pre.name][:, units]
+        o = o if rows is None else o[rows]
+        item, notation = pre.item, target.vocab.notation
+        return [Sentence("sentence.kink", {"above": int((o > 0).sum()), "below": int((o <= 0).sum()),
+                                           "positive": Formula(item > 0, notation),
+                                           "negative": Formula(item <= 0, notation)})]
 
     def _pairs(self, target, case) -> Sentence:
         rows = target.tensors.rows

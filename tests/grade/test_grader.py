@@ -52,6 +52,14 @@ def test_a_correct_answer_earns_the_items_it_shows_and_a_case_a_third(marker):
     assert part.verdict == "correct" and part.points == pytest.approx(1 / 3)
 
 
+def test_q2_is_compared_on_both_sides_of_the_prelu_kink(marker):
+    right = "sum_k((s6_k-s6'_k)*w56_jk) * s4_i * ([o5_j>0] + a_j*[o5_j<=0]) * (1 - l - l*[D<1])"
+    m = marker.grade(answer("ex1.q2", right))
+    kink = next(s for s in m.sentences if s.key == "sentence.kink")
+    assert kink.values["above"] > 50 and kink.values["below"] > 50
+    assert "o⁽⁵⁾_j ≤ 0" in feedback.render(m.sentences, "en")
+
+
 def test_a_mistake_loses_its_items_and_the_feedback_names_it(marker):
     m = marker.grade(answer("ex1.q1", "2*" + CORRECT_Q1))
     assert m.verdict == "incorrect" and m.misconceptions == ("half_factor",) and m.points == 0.75
