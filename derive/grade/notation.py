@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾′ᵗⁱ⁺⁻⁼ʲᵏ", "0123456789()'ti+-=jk"))
 SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉ᵢⱼₖ", "0123456789ijk"))
+SCRIPTS = ((SUPERSCRIPTS, "^"), (SUBSCRIPTS, "_"))
 # Single characters and their plain spelling; words get spaces around them where letters touch.
 CHARACTERS = {
     "·": "*", "⋅": "*", "×": "*", "∗": "*", "÷": "/", "−": "-", "–": "-", "≤": "<=", "≥": ">=", "≠": "!=",
@@ -60,17 +61,13 @@ def normalise(answer: str) -> Normalised:
     i = 0
     while i < len(chars):
         ch = chars[i]
-        if ch in SUPERSCRIPTS:
+        script = next(((table, mark) for table, mark in SCRIPTS if ch in table), None)
+        if script:  # a run of superscript (or subscript) characters: one ^{...} (or _{...})
+            table, mark = script
             j = i
-            while j < len(chars) and chars[j] in SUPERSCRIPTS:
+            while j < len(chars) and chars[j] in table:
                 j += 1
-            _emit(out, origin, "^{" + "".join(SUPERSCRIPTS[c] for c in chars[i:j]) + "}", i)
-            i = j
-        elif ch in SUBSCRIPTS:
-            j = i
-            while j < len(chars) and chars[j] in SUBSCRIPTS:
-                j += 1
-            _emit(out, origin, "_{" + "".join(SUBSCRIPTS[c] for c in chars[i:j]) + "}", i)
+            _emit(out, origin, mark + "{" + "".join(table[c] for c in chars[i:j]) + "}", i)
             i = j
         elif ch == "ρ" and i + 1 < len(chars) and chars[i + 1] == HAT:
             _word(out, origin, "rhohat", i, chars, i + 2)

@@ -5,20 +5,20 @@ its scripts become one quantity (``s^{(6')}_k`` is s⁽⁶′⁾ at k; a supersc
 label or an example is a power); an index letter is bound by the innermost ``sum`` over it, else
 free, and the size it runs over is taken from the quantities it indexes, so a sum needs no limits.
 ``mean(...)`` (the KL question) is the mean over the m examples; ``||v||`` is the Euclidean norm of a
-vector written without its index. An answer that cannot be read raises ``syntax.Unreadable`` (at a
-column); one that reads but means nothing (an index counting units of two layers) raises
-:class:`Meaningless`.
+vector written without its index. Names and their scripts are :mod:`derive.grade.names`' part. An
+answer that cannot be read raises ``syntax.Unreadable`` (at a column); one that reads but means
+nothing (an index counting units of two layers) raises ``names.Meaningless``.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy as sp
 from lark import Token
 
 from derive.grade import syntax
+from derive.grade.names import Binding, Meaningless, Names, State, index_letters
 from derive.grade.syntax import Node, Unreadable
 from derive.symbolic import graph as graphs
 
@@ -32,34 +32,12 @@ FUNCTIONS = {"max": sp.Max, "min": sp.Min, "log": sp.log, "ln": sp.log, "exp": s
 SPARE = "qpruvxyz"    # letters for an index the reader adds itself (a norm's components)
 
 
-class Meaningless(ValueError):
-    """An answer that reads but has no value: a message key and its values (rendered by feedback.py)."""
-
-    def __init__(self, key: str, **values):
-        super().__init__(f"{key} {values}")
-        self.key, self.values = key, values
-
-
 @dataclass(frozen=True)
 class Reading:
     """What an answer was read as: the expression, and the size each of its free indices runs over."""
 
     expr: sp.Expr
     ranges: dict
-
-
-@dataclass
-class _Binding:
-    symbol: sp.Symbol
-    size: object = None
-    seen: str = ""            # the first quantity it indexed, for messages
-
-
-@dataclass
-class _State:
-    scopes: list = field(default_factory=lambda: [{}])
-    example: sp.Symbol | None = None     # the example of a mean, for batch names written without one
-    vector: _Binding | None = None       # the component index of a norm being read
 
 
 def read(parsed: syntax.Parsed, vocab) -> Reading:
@@ -75,9 +53,9 @@ def read(parsed: syntax.Parsed, vocab) -> Reading:
     return Reading(expr, free)
 
 
-class _Reader:
+class _Reader(Names):
     def __init__(self, parsed, vocab):
-        self.parsed, self.vocab, self.state = parsed, vocab, _State()
+        self.parsed, self.vocab, self.state = parsed, vocab, State()
 
     # -- errors --------------------------------------------------------------------------------------
     def fail(self, item, key: str, **values):
@@ -214,7 +192,7 @@ class _Reader:
             upper = sups[0].children[0]
         if lower is not None and self.value(lower) != 1:
             self.fail(lower, "sum_lower")
-        binding = _Binding(graphs.index(letter))
+        binding = Binding(graphs.index(letter))
         self.state.scopes.append({letter: binding})
         try:
             inner = self.value(body)
@@ -229,7 +207,7 @@ class _Reader:
     # -- pieces --------------------------------------------------------------------------------------
     def limits(self, item):
         """(index letter, lower limit node or None, upper limit node or None) of a sum's subscript."""
-        if isinstance(item, Token) and item.type == "NAME" and _index_letters(item.value) == [item.value]:
+        if isinstance(item, Token) and item.type == "NAME" and index_letters(item.value) == [item.value]:
             return item.value, None, None
         if isinstance(item, Node) and item.kind in ("rel", "range_"):
             kids = [c for c in item.children if not (isinstance(c, Token) and c.type in ("REL", "RANGE"))]
@@ -252,7 +230,7 @@ class _Reader:
         if len(args) != 1:
             self.fail(node, "arguments", function="mean", count=1)
         symbol = graphs.index(graphs.KL_INDICES[2])
-        binding = _Binding(symbol, self.vocab.examples, "mean")
+        binding = Binding(symbol, self.vocab.examples, "mean")
         outer = self.state.example
         self.state.example = symbol
         self.state.scopes.append({symbol.name: binding})
@@ -269,7 +247,7 @@ class _Reader:
             self.fail(node, "arguments", function="norm", count=1)
         used = set(self.parsed.source.text)
         letter = next(c for c in SPARE if c not in used)
-        outer, self.state.vector = self.state.vector, _Binding(graphs.index(letter))
+        outer, self.state.vector = self.state.vector, Binding(graphs.index(letter))
         try:
             inner = self.value(args[0])
             vec = self.state.vector
@@ -308,103 +286,6 @@ class _Reader:
             base = base ** exponent
         return base
 
-    # -- names ---------------------------------------------------------------------------------------
-    def name(self, tok: Token, scripts) -> sp.Expr:
-        """A name with its scripts: layer labels, an example, indices, then powers."""
-        typed, marks, indices, powers = tok.value, [], None, []
-        for s in scripts:
-            raw = self.parsed.raw(s)[1:] if s.kind != "prime" else "'"
-            if powers and s.kind != "sup":
-                self.fail(s, "script_here")
-            if s.kind == "prime":
-                typed += "'"
-            elif s.kind == "sup":
-                chunks = _chunks(raw)
-                chunks = chunks if chunks is None else [_layer(c) for c in chunks]
-                if not powers and chunks is not None and all(self.is_mark(typed, c) for c in chunks):
-                    marks += chunks
-                else:
-                    powers.append(s)
-            else:
-                if indices is not None:
-                    self.fail(s, "script_here")
-                chunks, rest = _subscript(raw)
-                chunks = [_layer(c) for c in chunks]
-                parts = [p.strip() for p in rest.split(",")] if "," in rest else ([rest] if rest else [])
-                if parts and (typed + parts[0]) in self.vocab.quantities and not chunks:
-                    chunks, parts = [parts[0]], parts[1:]  # the exam's own s_{6'}: the label as a subscript
-                marks += chunks
-                letters = []
-                for p in parts:
-                    got = _index_letters(p)
-                    if got is None:
-                        self.fail(s, "index", found=p)
-                    letters += got
-                indices = letters
-        labels = [c for c in marks if (typed + c) in self.vocab.quantities]
-        if len(labels) > 1:
-            self.fail(tok, "labels", name=typed)
-        key = typed + (labels[0] if labels else "")
-        quantity = self.vocab.lookup(key)
-        if quantity is None:
-            if typed.startswith("\\") and not labels:
-                self.fail(tok, "unknown_command", found=typed)
-            self.fail(tok, "unknown_name", found=key, names=self.vocab.names())
-        examples = [c for c in marks if c not in labels]
-        return self.powers(self.quantity(tok, key, quantity, indices, examples), powers)
-
-    def is_mark(self, typed: str, chunk: str) -> bool:
-        """Whether a parenthesised superscript is part of a name: a layer label, the (t) or an example."""
-        return (typed + chunk) in self.vocab.quantities or _index_letters(chunk) == [chunk]
-
-    def quantity(self, tok, key, quantity, indices, examples) -> sp.Expr:
-        indices = list(indices or [])
-        if quantity.symbol is not None:
-            if indices:
-                self.fail(tok, "no_index", name=key)
-            return quantity.symbol
-        if len(examples) > 1:
-            self.fail(tok, "labels", name=key)
-        example = None
-        if quantity.batch is not None:
-            if examples and examples[0] != "t" or examples and self.state.example is None:
-                example = self.bind(examples[0], quantity.batch, key, tok)
-            elif self.state.example is not None:
-                example = self.state.example
-            else:
-                example = self.bind(graphs.KL_INDICES[2], quantity.batch, key, tok)
-        elif examples and examples[0] != "t":
-            self.fail(tok, "example_here", name=key)
-        want = len(quantity.sizes)
-        if not indices and want == 1 and self.state.vector is not None:
-            vec = self.state.vector
-            self.record(vec, quantity.sizes[0], key)
-            return quantity.item((vec.symbol,), example)
-        if len(indices) != want:
-            self.fail(tok, "indices", name=key, want=want, got=len(indices))
-        symbols = [self.bind(letter, size, key, tok) for letter, size in zip(indices, quantity.sizes)]
-        return quantity.item(symbols, example)
-
-    def bind(self, letter: str, size, key: str, tok) -> sp.Symbol:
-        """The symbol of an index letter in scope (the innermost sum over it, else free), its size recorded."""
-        for scope in reversed(self.state.scopes):
-            if letter in scope:
-                binding = scope[letter]
-                break
-        else:
-            binding = self.state.scopes[0].setdefault(letter, _Binding(graphs.index(letter)))
-        self.record(binding, size, key)
-        return binding.symbol
-
-    def record(self, binding: _Binding, size, key: str) -> None:
-        if binding.size is None:
-            binding.size, binding.seen = size, key
-        elif binding.size != size:
-            raise Meaningless("index_ranges", index=binding.symbol.name, first=binding.seen, second=key,
-                              first_counts=self.vocab.counts.get(binding.size, str(binding.size)),
-                              second_counts=self.vocab.counts.get(size, str(size)))
-
-
 def _digits(number: sp.Rational) -> int:
     """Decimal digits of a rational's larger part (how big its powers grow)."""
     return max(len(str(abs(number.p))), len(str(number.q)))
@@ -412,35 +293,3 @@ def _digits(number: sp.Rational) -> int:
 
 def _is_one(item) -> bool:
     return isinstance(item, Token) and (item.type == "INDICATOR" or (item.type == "NUMBER" and item.value == "1"))
-
-
-def _layer(chunk: str) -> str:
-    """A layer written by its name, (L5') or (L56), as the exam's label: 5', 56."""
-    m = re.fullmatch(r"L(\d+'*)", chunk)
-    return m.group(1) if m else chunk
-
-
-def _chunks(raw: str) -> list[str] | None:
-    """The parenthesised parts of a superscript, ``(5)(t)`` -> ["5", "t"]; None if it is not made of them."""
-    text = re.sub(r"\s+", "", raw)
-    while text.startswith("{") and text.endswith("}"):
-        text = text[1:-1]
-    if not re.fullmatch(r"(\([^()]*\))+", text):
-        return None
-    return re.findall(r"\(([^()]*)\)", text)
-
-
-def _subscript(raw: str) -> tuple[list[str], str]:
-    """A subscript's leading labels in parentheses (the exam's w_{(56)}) and the rest (its indices)."""
-    text = re.sub(r"\s+", "", raw)
-    while text.startswith("{") and text.endswith("}"):
-        text = text[1:-1]
-    head = re.match(r"(\([^()]*\))*", text).group(0)
-    return re.findall(r"\(([^()]*)\)", head), text[len(head):]
-
-
-def _index_letters(text: str) -> list[str] | None:
-    """Index letters of a subscript: ``jk`` -> ["j", "k"], ``k'`` -> ["k'"]; None if it holds anything else."""
-    if not re.fullmatch(r"(?:[a-z]'*)+", text):
-        return None
-    return re.findall(r"[a-z]'*", text)
