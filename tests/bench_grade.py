@@ -65,7 +65,8 @@ def copies(students: int) -> str:
 
 def simplify_baseline(grades, exam) -> dict:
     """simplify(a - b) == 0 for every answer that reads, against the certified answer of its question and case."""
-    done = {"pairs": 0, "equal": 0, "not_equal": 0, "no_answer": 0, "agree": 0, "wall": 0.0, "cpu": 0.0}
+    done = {"pairs": 0, "equal": 0, "not_equal": 0, "no_answer": 0, "agree": 0, "missed": 0, "conflict": 0,
+            "wall": 0.0, "cpu": 0.0}
     wall, cpu = time.perf_counter(), time.process_time()
     for m in grades.marks:
         a = m.answer
@@ -89,6 +90,8 @@ def simplify_baseline(grades, exam) -> dict:
             continue
         done["equal" if said else "not_equal"] += 1
         done["agree"] += said == (m.verdict == "correct")
+        done["missed"] += not said and m.verdict == "correct"       # a correct answer simplify does not see equal
+        done["conflict"] += said and m.verdict != "correct"         # equal for simplify, not for derive grade
     done["wall"], done["cpu"] = time.perf_counter() - wall, time.process_time() - cpu
     return done
 
@@ -115,6 +118,8 @@ def main(students: int = 100) -> None:
     print(f"  per pair: {1000 * base['wall'] / pairs:.1f} ms wall, {1000 * base['cpu'] / pairs:.1f} ms CPU")
     print(f"  says equal {base['equal']}, not equal {base['not_equal']}, no answer in time {base['no_answer']}; "
           f"agrees with derive grade on {base['agree']} of {base['pairs']}")
+    print(f"  of derive grade's correct answers, simplify does not find {base['missed']} equal (among them Q3 totals "
+          f"of another reading of the figure); it finds {base['conflict']} equal that derive grade does not")
     print(f"  ratio, simplify per pair / derive grade per answer: {base['wall'] / pairs / (wall / n):.1f} (wall)")
     print(f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     os.unlink(path)

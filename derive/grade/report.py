@@ -74,7 +74,7 @@ class Grades:
         if fmt == "json":
             return json.dumps(self.rows(), indent=1, ensure_ascii=False) + "\n"
         if fmt == "csv":
-            return _csv([FIELDS] + [[_cell(r[f]) for f in FIELDS] for r in self.rows()])
+            return _csv([FIELDS] + [[_cell(r[f], f == "student") for f in FIELDS] for r in self.rows()])
         if fmt != "text":
             raise DeriveError(f"unknown format '{fmt}' (expected one of {', '.join(FORMATS)})")
         lines = []
@@ -138,7 +138,7 @@ class Grades:
     def grades_csv(self) -> str:
         """The grades table as CSV (points with a decimal point, as spreadsheets import them)."""
         head = ["student", *questions.QUESTIONS, "total", "out_of", "review"]
-        body = [[r["student"], *("" if r[q] is None else f"{r[q]:.2f}" for q in questions.QUESTIONS),
+        body = [[_cell(r["student"], True), *("" if r[q] is None else f"{r[q]:.2f}" for q in questions.QUESTIONS),
                  f"{r['total']:.2f}", f"{r['out_of']:.2f}", " ".join(r["review"])] for r in self.table()]
         return _csv([head] + body)
 
@@ -227,12 +227,14 @@ def _points(x: float, lang: str) -> str:
     return text.replace(".", ",") if lang == "fr" else text
 
 
-def _cell(v) -> str:
+def _cell(v, typed: bool = False) -> str:
+    """A CSV cell; a name a teacher typed that a spreadsheet would run as a formula (=, +, -, @) is quoted."""
     if v is None:
         return ""
     if isinstance(v, list):
         return " ".join(v)
-    return str(v)
+    text = str(v)
+    return "'" + text if typed and text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _csv(rows) -> str:

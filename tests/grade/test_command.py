@@ -71,6 +71,12 @@ def test_the_bytes_are_the_same_from_run_to_run(graded, tmp_path):
     assert {p.name: p.read_bytes() for p in first.iterdir()} == {p.name: p.read_bytes() for p in second.iterdir()}
 
 
+def test_a_name_a_spreadsheet_would_run_is_quoted_in_the_csv(tmp_path):
+    answers = 'student,question,answer\n"=HYPERLINK(""http://x"")",ex1.q3,1122880\n'
+    out = run("--format", "csv", answers=answers, tmp_path=tmp_path)
+    assert out.output.splitlines()[1].startswith("\"'=HYPERLINK(")
+
+
 def test_json_lines_are_read_like_csv(tmp_path):
     lines = "\n".join(json.dumps(r) for r in [
         {"student": "c", "question": "ex1.q3", "answer": "1122880"},
