@@ -101,6 +101,18 @@ def test_the_time_box_makes_a_long_answer_undecided_never_wrong(marker):
     assert "by hand" in feedback.render(m.sentences, "en")
 
 
+def test_a_comparison_that_fails_leaves_that_answer_to_a_grader(exam, monkeypatch):
+    fresh = grader.Grader(exam)
+
+    def broken(*args):
+        raise TypeError("a form nobody tried")
+
+    monkeypatch.setattr(grader.equivalence, "agree", broken)
+    m = fresh.grade(answer("ex1.q1", CORRECT_Q1))
+    assert m.verdict == "undecided" and m.points is None
+    assert "a form nobody tried" in feedback.render(m.sentences, "en")
+
+
 def test_deep_nesting_is_refused_and_deep_parentheses_are_not(marker):
     assert marker.grade(answer("ex1.q1", "-" * 10_000 + "s5_j")).verdict == "invalid"
     assert marker.grade(answer("ex1.q1", "max(0, " * 300 + "s5_j" + ")" * 300)).verdict == "invalid"
