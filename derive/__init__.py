@@ -7,15 +7,16 @@ What a script may use (each call imports only what it needs):
 - :func:`derive`, :func:`gradients`: the symbolic gradients of Q1, Q2 and Q7, and their report;
 - :func:`certify`: every printed formula checked on real tensors;
 - :func:`run_experiment`: one of the experiments behind the conceptual answers;
-- :func:`build_sheet`: the correction sheet itself.
+- :func:`build_sheet`: the correction sheet itself;
+- :func:`grade_answers`: students' answers to Q1, Q2, Q3 and Q7, graded against the certified results.
 
 Every result that a command prints has a ``render(fmt)`` method giving what it prints.
 """
 
 from derive.version import __version__
 
-__all__ = ["__version__", "build_sheet", "certify", "count_params", "derive", "gradients", "load_spec", "parse_spec",
-           "run_experiment"]
+__all__ = ["__version__", "build_sheet", "certify", "count_params", "derive", "grade_answers", "gradients", "load_spec",
+           "parse_spec", "run_experiment"]
 
 
 def load_spec(path=None, shared=None, prelu=None):
@@ -130,3 +131,17 @@ def build_sheet(spec=None, lang: str = "fr", formats=("md", "tex", "pdf"), out="
 
     return build.build(spec or load_spec(), lang, formats, engine, out, cache_dir=cache_dir, workers=workers,
                        editions=editions)
+
+
+def grade_answers(path, spec=None, shared=None, lang: str = "en", out=None, *, seed: int = 0, time_box: float = 5.0):
+    """Grade a CSV (student,question,answer[,case]) or JSON-lines file; with ``out``, write pages and grades.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "copies.csv"
+    >>> _ = path.write_text("student,question,answer\\nana,ex1.q3,2 245 760\\nbob,ex1.q3,2244800\\n")
+    >>> [(r["verdict"], r["misconceptions"], r["points"]) for r in grade_answers(path).rows()]
+    [('correct', [], 1.0), ('incorrect', ['biases_forgotten'], 0.5)]
+    """
+    from derive.grade import report
+
+    return report.grade(path, spec or load_spec(), shared, lang, seed, time_box, out)

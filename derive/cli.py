@@ -440,6 +440,41 @@ def bench_command(net, batch, repeats, threads, no_torch, blas_kernels, as_json)
     click.echo(timing.render(_fmt(as_json)), nl=False)
 
 
+@cli.command("grade")
+@click.argument("answers", metavar="ANSWERS")
+@spec_options
+@click.option("--lang", type=click.Choice(("fr", "en")), default="fr", show_default=True,
+              help="Language of the feedback.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json", "csv")), default="text", show_default=True,
+              help="Output format; json and csv keys are a stable interface.")
+@click.option("--out", "out", metavar="DIR", help="Also write one feedback page per student and the grades table.")
+@click.option("--time-box", "time_box", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
+              metavar="SECONDS", help="Time allowed for each answer; one that needs longer is 'undecided'.")
+@seed_option
+def grade_command(answers, net, lang, fmt, out, time_box, seed):
+    """Grade students' answers to Q1, Q2, Q3 and Q7 against the certified results.
+
+    ANSWERS is a UTF-8 CSV with the header student,question,answer[,case] (or the same
+    rows as JSON lines); question is ex1.q1, ex1.q2, ex1.q3 or ex1.q7, case is empty,
+    same, inside or outside. Each formula is evaluated on the certificate's tensors and
+    compared with the certified gradient; a wrong one is matched with the catalogue of
+    classic mistakes. Verdicts: correct, incorrect, undecided, invalid.
+
+    \b
+    Examples:
+        derive grade copies.csv
+        derive grade copies.csv --lang en --format json
+        derive grade copies.csv --shared --out feedback/
+    """
+    from derive.grade import report
+
+    bar = click.progressbar(length=1, label="grading", file=sys.stderr, hidden=not sys.stderr.isatty())
+    with bar:
+        grades = report.grade(answers, net, lang=lang, seed=seed, time_box=time_box, out=out,
+                              progress=lambda answer: bar.update(1))
+    click.echo(grades.render(fmt), nl=False)
+
+
 def main():
     """Console-script entry point."""
     cli(prog_name="derive")

@@ -47,24 +47,34 @@ def _restore_domain(net, cache, x1, x2, l):
     return cache
 
 
+def forward(ctx, reading: str):
+    """The context's network with the KL term of one reading, run on its pairs: (net, cache, info).
+
+    Where the literal reading's ρ̂_g leave (0, 1), the first branch's biases of the KL layer are shifted
+    until every ρ̂_g lies inside; ``info`` says how many units were outside and whether that was done.
+    """
+    _, _, upper, _ = graphs.top(ctx.spec)
+    net = ctx.net.copy()
+    net.kl = network.KL(layer=upper.name, rho=float(graphs.RHO), beta=BETA, reading=reading)
+    cache = net.forward(ctx.x1, ctx.x2, ctx.l)
+    outside = int(np.sum((cache.rho_hat <= 0) | (cache.rho_hat >= 1)))
+    info = {"units": int(cache.rho_hat.size), "units_outside": outside, "biases_shifted": False}
+    if not cache.kl_defined:
+        cache = _restore_domain(net, cache, ctx.x1, ctx.x2, ctx.l)
+        info["biases_shifted"] = True
+    info["checked"] = bool(cache.kl_defined)
+    return net, cache, info
+
+
 def check(ctx, derivation, pair_derivation, torch_twin=None) -> dict:
     """Both readings: units outside (0, 1), definitions, steps, and each result vs differences and backprop.
 
     Backprop and autograd give the gradient of the whole loss, so they are compared with the printed
     pair-loss result plus the printed KL result; the finite differences are of the KL term alone.
     """
-    _, lower, upper, _ = graphs.top(ctx.spec)
     out, records, found = {"rho": float(graphs.RHO), "beta": BETA, "readings": {}}, [], []
     for reading in graphs.READINGS:
-        net = ctx.net.copy()
-        net.kl = network.KL(layer=upper.name, rho=float(graphs.RHO), beta=BETA, reading=reading)
-        cache = net.forward(ctx.x1, ctx.x2, ctx.l)
-        outside = int(np.sum((cache.rho_hat <= 0) | (cache.rho_hat >= 1)))
-        info = {"units": int(cache.rho_hat.size), "units_outside": outside, "biases_shifted": False}
-        if not cache.kl_defined:
-            cache = _restore_domain(net, cache, ctx.x1, ctx.x2, ctx.l)
-            info["biases_shifted"] = True
-        info["checked"] = bool(cache.kl_defined)
+        net, cache, info = forward(ctx, reading)
         out["readings"][reading] = info
         if not cache.kl_defined:
             continue

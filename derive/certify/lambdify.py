@@ -13,9 +13,24 @@ import functools
 
 import numpy as np
 import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
 
 MODULES = [{"sigmoid": lambda x: 0.5 * (1 + np.tanh(0.5 * x)),
             "fprime": lambda o, a: np.where(o > 0, 1.0, a)}, "numpy"]
+
+
+class _Printer(NumPyPrinter):
+    """NumPy code whose "and" and "or" broadcast (SymPy's logical_and.reduce needs operands of one shape)."""
+
+    def _pairwise(self, expr, name):
+        call = self._module_format(f"{self._module}.{name}")
+        return functools.reduce(lambda a, b: f"{call}({a}, {b})", (self._print(a) for a in expr.args))
+
+    def _print_And(self, expr):
+        return self._pairwise(expr, "logical_and")
+
+    def _print_Or(self, expr):
+        return self._pairwise(expr, "logical_or")
 
 
 class EvaluationError(ValueError):
@@ -186,7 +201,10 @@ def _slot(n: int) -> sp.Symbol:
 
 @functools.lru_cache(maxsize=4096)
 def _compiled(body, n: int):
-    return sp.lambdify([_slot(i) for i in range(n)], body, modules=MODULES)
+    # the settings lambdify gives its own printer, with the module's functions (sigmoid) known by name
+    printer = _Printer({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+                        "user_functions": {name: name for name in MODULES[0]}})
+    return sp.lambdify([_slot(i) for i in range(n)], body, modules=MODULES, printer=printer)
 
 
 def _outer_sums(expr) -> list:

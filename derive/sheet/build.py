@@ -11,12 +11,11 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from derive.errors import DeriveError
-from derive.runtime import cache
+from derive.runtime import cache, output
 from derive.sheet import render, units
 from derive.sheet.claims import Claim
 from derive.sheet.inputs import Inputs
@@ -126,16 +125,11 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
 
     check_request(lang, engine, out, cache_dir, evidence)
     out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".derive-sheet-", dir=out.parent.resolve()))
-    except OSError as exc:
-        raise DeriveError(f"{out}: cannot write the sheet there ({exc.strerror})") from None
-    try:
+    with output.staging(out, ".derive-sheet-") as tmp:
         workers = default_count() if workers is None else workers
         with Pool(workers) if workers else contextlib.nullcontext() as pool:
             solved, inputs = solve_all(spec, tmp / "figures", progress, cache_dir, pool, lang)
-        written = [_write(tmp / CLAIMS_FILE, claims_report(solved))]
+        written = [output.write_text(tmp / CLAIMS_FILE, claims_report(solved))]
         for edition in editions:
             doc = document.Document(spec, lang, solved, runs=inputs.runs, certificates=inputs.certificates,
                                     edition=edition)
@@ -145,12 +139,10 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
         if evidence is not None:
             inputs.export(tmp / "evidence")
         _tick(progress, "write")
-        written = Written(_move(keep, tmp, out))
+        written = Written(output.move_into(keep, tmp, out))
         if evidence is not None:
             _replace_folder(tmp / "evidence", Path(evidence))
         return written
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _documents(doc, stem: Path, formats, engine: str, progress) -> list[Path]:
@@ -166,7 +158,7 @@ def _documents(doc, stem: Path, formats, engine: str, progress) -> list[Path]:
             except RuntimeError as exc:
                 raise BuildFailed(str(exc)) from exc
         else:
-            written.append(_write(target, {"md": doc.markdown, "tex": doc.latex, "typ": doc.typst}[fmt]()))
+            written.append(output.write_text(target, {"md": doc.markdown, "tex": doc.latex, "typ": doc.typst}[fmt]()))
     return written
 
 
@@ -176,22 +168,6 @@ class Written(list):
     def render(self, fmt: str = "text") -> str:
         """The written documents, one path per line."""
         return "".join(f"{p}\n" for p in self if p.parent.name != "figures")
-
-
-def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8", newline="\n")
-    return path
-
-
-def _move(paths: list[Path], tmp: Path, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    done = []
-    for p in paths:
-        target = out / p.relative_to(tmp)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(p, target)
-        done.append(target)
-    return done
 
 
 def _replace_folder(source: Path, target: Path) -> None:

@@ -96,32 +96,37 @@ def resolve(spec, layer: str) -> str:
     return aliases[layer]
 
 
-def derive(spec, layer: str = "L6", shared: bool | None = None, rules=None) -> Derivation:
+def derive(spec, layer: str = "L6", shared: bool | None = None, rules=None, only=None) -> Derivation:
     """Derive the gradients of one layer's parameters (or the PReLU slopes, or the KL term) of a spec.
 
     ``layer``: the exam's "L6"/"L5" or the spec's own names for its upper/lower dense layer, "prelu"
     or "kl"; ``shared``: tied branches (None: as the spec says); ``rules``: a modified copy of
-    rules.RULES, to derive with a deliberately wrong local derivative.
+    rules.RULES, to derive with a deliberately wrong local derivative; ``only``: a parameter key
+    (and, for the KL term, a reading as ``"L6.W/literal"``) to derive that result alone.
     """
     key = resolve(spec, layer)
     if key == "kl":
-        return _derive_kl(spec, shared, rules)
+        return _derive_kl(spec, shared, rules, only)
     g = graphs.loss_graph(spec, shared)
     want = {"prelu": (".a",)}.get(key, (".W", ".b"))
     layer_names = (g.top[1], g.top[2]) if key == "prelu" else (key,)
     params = [n for n in g.nodes.values() if n.kind == "param" and n.layer.rstrip("'") in layer_names
-              and n.param.endswith(want)]
+              and n.param.endswith(want) and only in (None, n.param)]
     params.sort(key=lambda n: (n.layer.endswith("'"), n.param))
     steps, results = _sweep(g, params, rules)
     results = tuple(_with_cases(r, hinge_cases()) for r in results)
     return Derivation(key, _definitions(g, params), steps, results, g.notation)
 
 
-def _derive_kl(spec, shared, rules) -> Derivation:
+def _derive_kl(spec, shared, rules, only=None) -> Derivation:
     steps, results, defs, notation = [], [], [], {}
+    param, _, which = (only or "").partition("/")
     for reading in graphs.READINGS:
+        if which and reading != which:
+            continue
         g = graphs.kl_graph(spec, reading, shared)
-        params = [n for n in g.nodes.values() if n.kind == "param" and n.param.endswith((".W", ".b"))]
+        params = [n for n in g.nodes.values() if n.kind == "param" and n.param.endswith((".W", ".b"))
+                  and param in ("", n.param)]
         params.sort(key=lambda n: n.param)
         # Left as the chain rule gives it: β·(−ρ/ρ̂ + (1−ρ)/(1−ρ̂))·(1/m)·Σ..., the textbook form (Ng, 2011).
         more, found = _sweep(g, params, rules, finish=_as_derived)
@@ -150,8 +155,8 @@ def _merge(have: list, new, reading: str) -> list:
     return out
 
 
-def hinge_cases():
-    """The hinge's three cases as (name, condition, substitution): l = 0; l = 1, D < 1; l = 1, D >= 1."""
+def hinge_cases() -> tuple:
+    """The hinge's cases as (name, condition, substitution): l = 0; l = 1, D = 1 − ε; l = 1, D = 1 + ε (ε ≥ 0)."""
     l, d = graphs.scalar("l"), graphs.scalar("D")
     return (("same", sp.Eq(l, 0), {l: 0}),
             ("different_inside_margin", sp.And(sp.Eq(l, 1), d < 1), {l: 1, d: 1 - EPS}),

@@ -1,15 +1,19 @@
-"""The certificate passes on correct derivations of several specs and rejects each plausible wrong answer by name."""
+"""The certificate passes on correct derivations of several specs and rejects each plausible wrong answer by name.
+
+The wrong answers are the grading catalogue's (derive.grade.catalogue): each classic mistake is a rule swapped
+into a copy of the rules table, and the certificate must reject every one of them.
+"""
 
 import json
 
 import numpy as np
 import pytest
-import sympy as sp
 from click.testing import CliRunner
 
 from derive import spec
 from derive.certify import certificate, kl, tensors
 from derive.cli import cli
+from derive.grade import catalogue
 from derive.symbolic import derivation, graph, rules
 
 
@@ -94,26 +98,19 @@ def test_the_correct_derivations_pass(untied, tied):
 
 
 def test_rejects_the_half_factor_dropped(untied):
-    double = {key: (lambda f: lambda g, c, n: rules.Local(2 * f(g, c, n).expr, f(g, c, n).cidx))(rules.RULES[key])
-              for key in (("distance", "first"), ("distance", "second"))}
-    bad = failures(untied, [derive(untied, "L6", mutated() | double)])
+    bad = failures(untied, [derive(untied, "L6", catalogue.rules_for("half_factor"))])
     assert "L6.W" in bad and "∂L/∂w⁽⁵⁶⁾_jk (L6.W) vs finite differences: FAILED" in bad["L6.W"]
 
 
 def test_rejects_the_relu_derivative_instead_of_prelu(untied):
-    z = sp.Dummy("z", real=True)
-
-    def relu_instead(g, c, n):
-        return rules.Local(sp.diff(graph.relu(z), z).xreplace({z: n.item}), c.indices)
-
-    bad = failures(untied, [derive(untied, "L5", mutated() | {("prelu", "pre"): relu_instead})])
+    bad = failures(untied, [derive(untied, "L5", catalogue.rules_for("relu_derivative"))])
     assert "L5.W" in bad and "∂L/∂w⁽¹⁵⁾_ij (L5.W) vs finite differences: FAILED" in bad["L5.W"]
 
 
 def test_rejects_the_sum_over_upper_units_dropped(untied):
     d = derive(untied, "L5")
     r = d.results[0]
-    dropped = derivation.Result(r.param, r.lhs, r.chain, r.expr.replace(sp.Sum, lambda body, *limits: body), r.graph)
+    dropped = derivation.Result(r.param, r.lhs, r.chain, catalogue.BY_ID["missing_sum"].rewrite(r.expr, None), r.graph)
     bad = failures(untied, [derivation.Derivation(d.key, d.definitions, d.steps, (dropped,), d.notation)])
     assert "free index k" in bad["L5.W"] and "∂L/∂w⁽¹⁵⁾_ij (L5.W)" in bad["L5.W"]
 
@@ -127,6 +124,15 @@ def flipped(g, c, n):
     return rules.Local(-out.expr, out.cidx)
 
 
+@pytest.mark.parametrize("mistakes", [("sign",), ("missing_label",), ("half_factor", "sign"),
+                                      ("margin_case", "half_factor")])
+def test_rejects_every_other_catalogue_mistake_and_pair(untied, mistakes):
+    for key in ("L6", "L5"):
+        bad = failures(untied, [derive(untied, key, catalogue.rules_for(*mistakes))])
+        weight = next(r.param for r in derive(untied, key).results if r.param.endswith(".W"))
+        assert weight in bad and "finite differences: FAILED" in bad[weight]
+
+
 def test_rejects_the_same_sign_for_both_branches(untied, tied):
     same = {("distance", "second"): flipped}
     bad = failures(untied, [derive(untied, "L6", mutated() | same)])
@@ -135,27 +141,12 @@ def test_rejects_the_same_sign_for_both_branches(untied, tied):
 
 
 def test_rejects_the_outside_margin_case_forgotten(untied):
-    D, l = graph.scalar("D"), graph.scalar("l")
-
-    def no_margin(g, c, n):  # as if the loss were l·(1 − D) + (1 − l)·D for every pair
-        return rules.Local(sp.diff(l * (1 - D) + (1 - l) * D, D), ())
-
-    bad = failures(untied, [derive(untied, "L6", mutated() | {("contrastive", "distance"): no_margin})])
+    bad = failures(untied, [derive(untied, "L6", catalogue.rules_for("margin_case"))])
     assert "L6.W" in bad and "finite differences: FAILED" in bad["L6.W"]
 
 
 def test_rejects_the_norm_instead_of_the_difference_vector(untied):
-    k2 = graph.index("q")
-
-    def norm(sign):
-        def rule(g, c, n):
-            first, second = (graph.base(src) for _, src in c.inputs)
-            dist = sp.sqrt(sp.Sum((first[k2] - second[k2]) ** 2, (k2, 1, g.ranges[graph.index("k")])))
-            return rules.Local(sign * dist, ())
-        return rule
-
-    table = mutated() | {("distance", "first"): norm(1), ("distance", "second"): norm(-1)}
-    bad = failures(untied, [derive(untied, "L6", table)])
+    bad = failures(untied, [derive(untied, "L6", catalogue.rules_for("norm_not_vector"))])
     assert "L6.W" in bad and "∂L/∂w⁽⁵⁶⁾_jk (L6.W) vs finite differences: FAILED" in bad["L6.W"]
 
 
@@ -178,13 +169,7 @@ def test_the_kl_check_passes_the_correct_derivation(untied):
 
 
 def test_rejects_the_kl_divergence_with_its_first_term_only(untied):
-    rho, beta = graph.scalar("rho"), graph.scalar("beta")
-
-    def first_term(g, c, n):  # Σ_i P(i) log(P(i)/Q(i)) applied to the event "active" alone
-        first_term = beta * sp.diff(rho * sp.log(rho / n.item), n.item)
-        return rules.Local(first_term, rules.RULES[("kl", "mean")](g, c, n).cidx)
-
-    bad = kl_failures(untied, mutated() | {("kl", "mean"): first_term})
+    bad = kl_failures(untied, catalogue.rules_for("kl_first_term"))
     assert {"L6.W (KL, literal)", "L6.W (KL, sigmoid)"} <= set(bad)
     assert "finite differences: FAILED" in bad["L6.W (KL, sigmoid)"]
 

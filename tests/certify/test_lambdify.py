@@ -70,3 +70,13 @@ def test_a_quantity_inside_and_outside_a_sum():
     expr = s[j] * sp.Sum(s[j] ** 2, (j, 1, n_j))
     out = lambdify.evaluate(expr, VALUES, (j,), (5,), batched={"s"})
     np.testing.assert_allclose(out, S * (S ** 2).sum(axis=1, keepdims=True), rtol=1e-14)
+
+
+def test_conditions_on_arrays_of_different_shapes_combine():
+    """A Piecewise whose 'and' joins conditions on arrays of different shapes (a pair's D, a unit's o)."""
+    i = sp.Symbol("i", integer=True, positive=True)
+    d, o = sp.Symbol("D", real=True), sp.IndexedBase("o", real=True)
+    expr = sp.Piecewise((1, (d < 1) & (o[i] > 0)), (0, True)) + sp.Piecewise((2, (d > 3) | (o[i] < -1)), (0, True))
+    values = {"D": np.array([0.5, 2.0, 4.0]), "o": np.array([[1.0, -2.0], [1.0, 0.5], [0.5, 0.5]])}
+    got = lambdify.evaluate(expr, values, (i,), (2,), batched={"D", "o"})
+    assert got.tolist() == [[1, 2], [0, 0], [2, 2]]
