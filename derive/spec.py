@@ -8,6 +8,7 @@ the field and what was expected, through :class:`~derive.errors.DeriveError`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -231,3 +232,35 @@ def _int_list(value, n: int, what: str, form: str, problems: list[str]) -> tuple
         return None
     out = [_positive(v, f"field '{what}'", problems) for v in value]
     return tuple(out) if all(out) else None
+
+
+def to_toml(spec: Spec, comment: str = "") -> str:
+    """The TOML text of a spec, in the layout of the default file; :func:`parse` reads it back equal."""
+    lines = [f"# {line}".rstrip() for line in comment.splitlines()]
+    lines += ([""] if lines else []) + [
+        f"input = [{', '.join(map(str, spec.input))}]",
+        f"shared_weights = {'true' if spec.shared_weights else 'false'}",
+        f'prelu = "{spec.prelu}"',
+    ]
+    for layer in spec.layers:
+        lines += ["", "[[layer]]", f"name = {json.dumps(layer.name, ensure_ascii=False)}", f'type = "{layer.type}"']
+        if layer.type == "maxpool":
+            lines.append(f"size = {_toml_pair(layer.kernel)}")
+            if layer.stride != layer.kernel:
+                lines.append(f"stride = {_toml_pair(layer.stride)}")
+            continue
+        if layer.type == "conv":
+            lines += [
+                f"kernel = {_toml_pair(layer.kernel)}",
+                f"filters = {layer.filters}",
+                f"stride = {_toml_pair(layer.stride)}",
+                f'padding = "{layer.padding}"',
+            ]
+        else:
+            lines.append(f"units = {layer.units}")
+        lines.append(f'activation = "{layer.activation}"')
+    return "\n".join(lines) + "\n"
+
+
+def _toml_pair(pair: tuple[int, int]) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"[{pair[0]}, {pair[1]}]"

@@ -50,3 +50,30 @@ def move_into(paths, tmp: Path, out: Path) -> list[Path]:
         os.replace(p, target)
         done.append(target)
     return done
+
+
+def check_file(path) -> None:
+    """Refuse, before any work, a file path that is a folder or lies where nothing can be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise DeriveError(f"{path}: is a folder, not a file")
+    cache.check_folder(path.parent if str(path.parent) else ".")
+
+
+def write_file(path, data: bytes) -> Path:
+    """Write bytes through a temporary file beside ``path``, moved over it at once (readers never see half)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.fchmod(fd, 0o666 & ~umask)  # as open() would create it: mkstemp's 0600 is for secrets
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
