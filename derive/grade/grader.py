@@ -72,7 +72,7 @@ class Grader:
 
     def __init__(self, exam, time_box: float = TIME_BOX):
         self.exam, self.time_box = exam, time_box
-        self.units = {u.id: u for u in units.load_all()}
+        self.units = {u.id: u for u in units.for_spec(exam.spec)}
         self._memo, self._made = {}, {}
 
     def _once(self, key, make):

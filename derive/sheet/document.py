@@ -30,9 +30,19 @@ class Section:
     level: int = 1  # a text section's heading level (2: under the previous part)
 
 
-def strings(lang: str) -> dict[str, str]:
-    """The skeleton's words in one language."""
+def string_table(lang: str) -> dict:
+    """Every word of the skeletons in one language, as ``strings.toml`` holds them (with its sub-tables)."""
     return tomllib.loads((TEMPLATES / "strings.toml").read_text(encoding="utf-8"))[lang]
+
+
+def strings(lang: str, variant: str | None = None) -> dict[str, str]:
+    """The sheet skeleton's words in one language; for a variant's corrigé, with its own forms put in place."""
+    words = string_table(lang)
+    words.pop("exam")
+    own = words.pop("variant")
+    if variant is not None:
+        words.update({key: text.format(label=variant) for key, text in own.items()})
+    return words
 
 
 class Document:
@@ -44,12 +54,20 @@ class Document:
     claims with their predicates and numbers, experiments).
     """
 
-    def __init__(self, spec, lang: str, solved, runs: dict | None = None, certificates: dict | None = None,
-                 edition: str = "teacher"):
+    def __init__(
+        self,
+        spec,
+        lang: str,
+        solved,
+        runs: dict | None = None,
+        certificates: dict | None = None,
+        edition: str = "teacher",
+        variant: str | None = None,
+    ):
         self.spec, self.lang, self.solved, self.runs = spec, lang, solved, dict(runs or {})
         self.certificates = dict(certificates or {})
-        self.edition = edition
-        self.words = strings(lang)
+        self.edition, self.variant = edition, variant
+        self.words = strings(lang, variant)
         self.env = render.environment(TEMPLATES, units.ROOT)
         self.cited: list[str] = []
 
@@ -69,8 +87,16 @@ class Document:
         return "; ".join(f"{refs[k]['short']}, {refs[k]['year']}" for k in keys)
 
     def _base(self, target: str) -> dict:
-        return {"lang": self.lang, "target": target, "S": self.words, "cite": self.cite, "spec": self.spec,
-                "edition": self.edition, "teacher": self.teacher}
+        return {
+            "lang": self.lang,
+            "target": target,
+            "S": self.words,
+            "cite": self.cite,
+            "spec": self.spec,
+            "edition": self.edition,
+            "teacher": self.teacher,
+            "variant": self.variant,
+        }
 
     def _render(self, name: str, target: str, **context) -> str:
         return self.env.get_template(name).render(**self._base(target), **context).strip("\n")
@@ -87,8 +113,8 @@ class Document:
         self.cited = []
         w = self.words
         register = "register" if self.teacher else "reading"
-        out = [Section("text", w[register], self._render("register.md.j2", target, entries=units.register()),
-                       label=register)]
+        entries = units.register(self.spec, self.variant is not None)
+        out = [Section("text", w[register], self._render("register.md.j2", target, entries=entries), label=register)]
         for section in SECTIONS:
             solved = [s for s in self.solved if s.unit.section == section]
             title = {"ex1": w["exercise1"], "ex2": w["exercise2"], "bonus": w["bonus"]}[section]
@@ -147,9 +173,20 @@ class Document:
 
     def _skeleton(self, name: str, sections: list[Section], bodies: list[str] | None = None) -> str:
         rows = self.scheme()
-        return self._render(name, "skeleton", sections=sections, bodies=bodies or [s.body for s in sections],
-                            rows=rows, total=sum(r["points"] for r in rows),
-                            total_bonus=sum(r["bonus"] for r in rows), version=__version__) + "\n"
+        return (
+            self._render(
+                name,
+                "skeleton",
+                sections=sections,
+                bodies=bodies or [s.body for s in sections],
+                rows=rows,
+                total=sum(r["points"] for r in rows),
+                total_bonus=sum(r["bonus"] for r in rows),
+                version=__version__,
+                command="derive sheet",
+            )
+            + "\n"
+        )
 
     def markdown(self) -> str:
         """The whole sheet as Markdown (GitHub-readable; pandoc's input for the other formats)."""

@@ -25,7 +25,8 @@ class Inputs:
     cache_dir: Path | None = None  # holds experiments/ and certificate/; None: each one's default folder
     seed: int = SEED
     quick: bool = False
-    lang: str = "fr"               # the language of the figures drawn or copied for this sheet
+    lang: str = "fr"  # the language of the figures drawn or copied for this sheet
+    reference: object = None  # the spec the experiments run on, when not this one (a variant's sheet)
     figures: dict[str, str] = field(default_factory=dict)
     runs: dict[str, object] = field(default_factory=dict)
     certificates: dict[bool, dict] = field(default_factory=dict)
@@ -47,10 +48,11 @@ class Inputs:
         return Path(self.cache_dir) if self.cache_dir is not None else cache.DEFAULT_DIR
 
     def job(self, name: str):
-        """The experiment ``name`` on this spec and seed: its entry in the store."""
+        """The experiment ``name`` on this spec (or the reference one) and seed: its entry in the store."""
         from derive.experiments import runner
 
-        return runner.plan(name, spec=self.spec, seed=self.seed, quick=self.quick, cache_dir=self.store)
+        spec = self.spec if self.reference is None else self.reference
+        return runner.plan(name, spec=spec, seed=self.seed, quick=self.quick, cache_dir=self.store)
 
     def experiment(self, name: str):
         """The result of one experiment on this spec and seed (from the store, or computed here)."""

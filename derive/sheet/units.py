@@ -2,8 +2,9 @@
 
 The content lives apart from the code: ``answers/`` and ``templates/`` sit at the top of the project
 (and inside the installed package, where the wheel maps them). A unit folder holds ``meta.toml``
-(id, section, number, points, short title and restatement in each language, the marking scheme
-per sub-item, the alternative answers that earn full marks), optionally ``answer.py``
+(id, section, number, points, short title, restatement and the exam paper's statement in each
+language, the marking scheme per sub-item, the alternative answers that earn full marks; its texts
+are templates written with the spec's layer names, ``{{ n.upper }}``), optionally ``answer.py``
 (``solve(inputs) -> dict``, the numbers and objects its prose quotes, and
 ``claims(context) -> list[Claim]``, every conclusion it draws as a predicate over those numbers), and
 its prose once per language: ``fr.md.j2`` and ``en.md.j2``, Jinja templates producing Markdown with a
@@ -12,6 +13,7 @@ block ``answer`` (both editions) and a block ``evidence`` (the teacher edition's
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 import tomllib
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from derive.prose import LANGS
+from derive.prose import LANGS, primed
 from derive.sheet.claims import Claim, verdicts
 
 SECTIONS = ("ex1", "ex2", "bonus")
@@ -67,7 +69,8 @@ class Unit:
     scheme: tuple[Item, ...]
     folder: str
     module: object = field(default=None, compare=False, repr=False)
-    alternatives: tuple[dict, ...] = ()   # other answers that earn full marks, per language (teacher edition)
+    alternatives: tuple[dict, ...] = ()  # other answers that earn full marks, per language (teacher edition)
+    statement: dict = field(default_factory=dict)  # the question as the exam paper words it (a template)
 
     @property
     def bonus(self) -> float:
@@ -96,6 +99,16 @@ class Unit:
             raise ValueError(f"{self.id}: claims named outside the question: {', '.join(wrong)}")
         return found
 
+    def named(self, n: dict) -> Unit:
+        """The unit with its titles, restatements, scheme and alternatives written with a spec's layer names."""
+        return dataclasses.replace(
+            self,
+            title=_named(self.title, n),
+            restate=_named(self.restate, n),
+            scheme=tuple(dataclasses.replace(i, text=_named(i.text, n)) for i in self.scheme),
+            alternatives=tuple(_named(a, n) for a in self.alternatives),
+        )
+
     def template(self, lang: str) -> str:
         """The template name of this unit's prose in one language (relative to the answers folder)."""
         return f"{self.folder}/{lang}.md.j2"
@@ -122,9 +135,19 @@ def _unit(where: Path) -> Unit:
     items = tuple(Item(float(i["points"]), {k: i[k] for k in LANGS}, bool(i.get("bonus", False)))
                   for i in meta["scheme"])
     alternatives = tuple({k: a[k] for k in LANGS} for a in meta.get("alternative", ()))
-    return Unit(meta["id"], meta["section"], int(meta["number"]), float(meta["points"]),
-                {k: meta["title"][k] for k in LANGS}, {k: meta["restate"][k] for k in LANGS},
-                items, where.name, module, alternatives)
+    return Unit(
+        meta["id"],
+        meta["section"],
+        int(meta["number"]),
+        float(meta["points"]),
+        {k: meta["title"][k] for k in LANGS},
+        {k: meta["restate"][k] for k in LANGS},
+        items,
+        where.name,
+        module,
+        alternatives,
+        {k: meta["statement"][k] for k in LANGS},
+    )
 
 
 @cache
@@ -134,6 +157,43 @@ def load_all() -> tuple[Unit, ...]:
     return tuple(sorted(units, key=lambda u: (SECTIONS.index(u.section), u.number)))
 
 
+def names(spec) -> dict:
+    """The layer names and notation labels the metadata's templates use (``{{ n.upper }}``, ``{{ n.u }}``...).
+
+    Those of :func:`derive.symbolic.graph.prose_names`, plus ``convs`` (the conv layers, "L1-L4") and
+    ``second`` (the branch's second layer with weights, the exam's L2).
+    """
+    from derive.symbolic.graph import prose_names
+
+    convs = [layer.name for layer in spec.layers if layer.type == "conv"]
+    span = (convs[0] if len(convs) == 1 else f"{convs[0]}-{convs[-1]}") if convs else ""
+    weighted = [layer.name for layer in spec.layers if layer.type != "maxpool"]
+    second = weighted[1] if len(weighted) > 1 else weighted[0]
+    return {**prose_names(spec), "convs": span, "second": second}
+
+
+@cache
+def for_spec(spec) -> tuple[Unit, ...]:
+    """Every unit, its metadata written with the layer names of ``spec``."""
+    n = names(spec)
+    return tuple(u.named(n) for u in load_all())
+
+
+@cache
+def _text_environment():
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    env.filters["primed"] = primed
+    return env
+
+
+def _named(texts: dict[str, str], n: dict) -> dict[str, str]:
+    return {
+        lang: _text_environment().from_string(text).render(n=n) if "{" in text else text for lang, text in texts.items()
+    }
+
+
 @cache
 def references() -> dict[str, dict]:
     """The bibliography the units cite, by key."""
@@ -141,9 +201,28 @@ def references() -> dict[str, dict]:
 
 
 @cache
-def register() -> list[dict]:
-    """The register of conventions and of ambiguous or ill-posed places in the exam text."""
+def _register() -> list[dict]:
     return tomllib.loads((ROOT / "register.toml").read_text(encoding="utf-8"))["entry"]
+
+
+def register(spec=None, variant: bool = False) -> list[dict]:
+    """The register of conventions and of ambiguous places in the exam text, written for a spec's names.
+
+    A variant's corrigé keeps only the entries marked ``variants = true``: its exam is the
+    project's own text, which has none of the 2019 text's slips.
+    """
+    from derive.spec import default_spec
+
+    n = names(spec or default_spec())
+    out = []
+    for entry in _register():
+        if variant and not entry.get("variants"):
+            continue
+        own = {key[len("variant_") :]: value for key, value in entry.items() if key.startswith("variant_")}
+        entry = {key: value for key, value in entry.items() if not key.startswith("variant_")}
+        entry.update(own if variant else {})
+        out.append({key: _named(value, n) if isinstance(value, dict) else value for key, value in entry.items()})
+    return out
 
 
 def scheme_problems(units=None) -> list[str]:
