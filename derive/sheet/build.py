@@ -70,18 +70,19 @@ def steps(formats: tuple[str, ...], editions: tuple[str, ...] = EDITIONS, engine
     return len(units.load_all()) + 1 + len(_sources(formats, engine)) * len(editions)
 
 
-def solve_all(spec, figdir: Path, progress=None, cache_dir=None, pool=None, lang: str = "fr"
-              ) -> tuple[list[Solved], Inputs]:
+def solve_all(
+    spec, figdir: Path, progress=None, cache_dir=None, pool=None, lang: str = "fr", reference=None
+) -> tuple[list[Solved], Inputs]:
     """Compute every unit's context and evaluate its claims; a required claim that fails stops the build.
 
     With a :class:`derive.workers.Pool`, the experiments and certificates not cached yet are computed
     in its workers while the units that need none of them are solved here.
     """
-    inputs = Inputs(spec, figdir, cache_dir, lang=lang)
+    inputs = Inputs(spec, figdir, cache_dir, lang=lang, reference=reference)
     if pool is not None:
         inputs.start(pool)
     solved = []
-    for unit in units.load_all():
+    for unit in units.for_spec(spec):
         _tick(progress, f"{unit.id}")
         context, found = unit.answer(inputs)
         failed = [c for c in found if c.required and not c.holds]
@@ -108,9 +109,20 @@ def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None) ->
             cache.check_folder(folder)
 
 
-def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "typst",
-          out: str | Path = "build", progress=None, cache_dir=None, evidence=None, workers: int | None = None,
-          editions=EDITIONS) -> Written:
+def build(
+    spec,
+    lang: str = "fr",
+    formats=("md", "tex", "pdf"),
+    engine: str = "typst",
+    out: str | Path = "build",
+    progress=None,
+    cache_dir=None,
+    evidence=None,
+    workers: int | None = None,
+    editions=EDITIONS,
+    reference=None,
+    variant: str | None = None,
+) -> Written:
     """Write corrige.<lang>.<fmt> (student), corrige-teacher.<lang>.<fmt>, claims.json and figures/ into `out`.
 
     Returns the written paths. ``editions`` chooses among the student and the teacher edition;
@@ -118,7 +130,8 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     ``cache_dir`` holds the experiments' and certificates' results (default: .derive-cache/);
     ``evidence``, if given, is replaced by a copy of the results this sheet used (laid out as a cache);
     ``workers`` > 0 computes the missing results in that many worker processes (default: one per
-    core), 0 in this process.
+    core), 0 in this process. A variant's corrigé gives its label as ``variant`` and the spec its
+    experiments were run on as ``reference`` (its own formulas, counts and certificate are computed).
     """
     from derive.runtime.workers import Pool, default_count
     from derive.sheet import document
@@ -128,12 +141,13 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     with output.staging(out, ".derive-sheet-") as tmp:
         workers = default_count() if workers is None else workers
         with Pool(workers) if workers else contextlib.nullcontext() as pool:
-            solved, inputs = solve_all(spec, tmp / "figures", progress, cache_dir, pool, lang)
+            solved, inputs = solve_all(spec, tmp / "figures", progress, cache_dir, pool, lang, reference)
         written = [output.write_text(tmp / CLAIMS_FILE, claims_report(solved))]
         for edition in editions:
-            doc = document.Document(spec, lang, solved, runs=inputs.runs, certificates=inputs.certificates,
-                                    edition=edition)
-            written += _documents(doc, tmp / f"{STEMS[edition]}.{lang}", formats, engine, progress)
+            doc = document.Document(
+                spec, lang, solved, runs=inputs.runs, certificates=inputs.certificates, edition=edition, variant=variant
+            )
+            written += documents(doc, tmp / f"{STEMS[edition]}.{lang}", formats, engine, progress)
         keep = [p for p in written if p.suffix.lstrip(".") in formats or p.name == CLAIMS_FILE]
         keep += sorted((tmp / "figures").glob("*")) if (tmp / "figures").exists() else []
         if evidence is not None:
@@ -145,7 +159,7 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
         return written
 
 
-def _documents(doc, stem: Path, formats, engine: str, progress) -> list[Path]:
+def documents(doc, stem: Path, formats, engine: str, progress) -> list[Path]:
     """One edition's Markdown, LaTeX, Typst and PDF (the source a PDF engine needs is written too)."""
     written = []
     for fmt in _sources(formats, engine):

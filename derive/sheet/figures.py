@@ -28,16 +28,25 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _label(layer, shape) -> str:
-    out = "×".join(map(str, shape))
-    if layer.type == "conv":
-        (kh, kw), (sh, sw) = layer.kernel, layer.stride
-        stride = f", /{sh}" if (sh, sw) != (1, 1) and sh == sw else (f", /{sh}×{sw}" if (sh, sw) != (1, 1) else "")
-        return f"conv {kh}×{kw}{stride}\n{layer.activation}\n{out}"
+def _label(layer, shape, lang: str, shapes: bool = True) -> str:
+    words = WORDS[lang]
+    activation = words["activations"].get(layer.activation, layer.activation)
     if layer.type == "maxpool":
         kh, kw = layer.kernel
-        return f"maxpool {kh}×{kw}\n{out}"
-    return f"dense {layer.units}\n{layer.activation}\n{out}"
+        lines = [words["maxpool"], f"{kh}×{kw}"]
+    elif layer.type == "conv":
+        (kh, kw), (sh, sw) = layer.kernel, layer.stride
+        lines = [f"conv {kh}×{kw}"]
+        if (sh, sw) != (1, 1):
+            lines.append(f"{words['stride_short']} {sh if sh == sw else f'{sh}×{sw}'}")
+        if layer.padding != "same":
+            lines[-1] += ", VALID"
+        lines += [f"{layer.filters} {words['filters']}", activation]
+    else:
+        lines = [f"{words['dense']} {layer.units}", activation]
+    if shapes:
+        lines.append("×".join(map(str, shape)))
+    return "\n".join(lines)
 
 
 def _box(ax, x, y, w, h, text, kind, size=7.0):
@@ -51,12 +60,23 @@ def _arrow(ax, start, end, style="-|>", dashed=False):
                                  color="#333333", linestyle="--" if dashed else "-", shrinkA=0, shrinkB=0))
 
 
-def architecture(spec, path: str | Path, lang: str = "en") -> Path:
-    """Draw both branches of the spec's network, the distance D and the loss, into a PNG file."""
+def architecture(spec, path: str | Path, lang: str = "en", exam: bool = False) -> Path:
+    """Draw both branches of the spec's network, the distance D and the loss, into a PNG file.
+
+    The sheet's figure gives each layer's output size; the exam's (``exam=True``) leaves the sizes
+    for the students to find and has the wobbly lines of a figure drawn by hand.
+    """
     path = Path(path)
+    # matplotlib's sketch filter draws from a generator seeded the same way for every path: same bytes.
+    with plt.rc_context({"path.sketch": SKETCH if exam else None}):
+        _architecture(spec, path, lang, exam)
+    return path
+
+
+def _architecture(spec, path: Path, lang: str, exam: bool) -> None:
     shapes = spec.shapes()
     n = len(spec.layers)
-    step, w, h = 1.25, 1.05, 0.9
+    step, w, h = 1.25, 1.05, 1.05
     x_loss = step * (n + 1.3)
     fig, ax = plt.subplots(figsize=(1.0 + 1.05 * (n + 3), 3.5))
     rows = {1.2: ("", "x_1", "s_"), -1.2: ("'", "x_2", "s_")}
@@ -65,9 +85,16 @@ def architecture(spec, path: str | Path, lang: str = "en") -> Path:
         _box(ax, 0, y, w * 0.9, h, f"${x_name}$\n{hgt}×{wid}×{ch}", "input")
         for i, (layer, shape) in enumerate(zip(spec.layers, shapes), 1):
             x = step * i
-            _box(ax, x, y, w, h, _label(layer, shape), layer.type)
-            ax.text(x, y + (h / 2 + 0.12) * (1 if y > 0 else -1), f"{layer.name}{prime}", ha="center",
-                    va="bottom" if y > 0 else "top", fontsize=7.5, fontweight="bold")
+            _box(ax, x, y, w, h, _label(layer, shape, lang, shapes=not exam), layer.type)
+            ax.text(
+                x,
+                y + (h / 2 + 0.12) * (1 if y > 0 else -1),
+                f"{layer.name}{prime}",
+                ha="center",
+                va="bottom" if y > 0 else "top",
+                fontsize=7.5,
+                fontweight="bold",
+            )
             _arrow(ax, (x - step + w / 2 * (0.9 if i == 1 else 1), y), (x - w / 2, y))
         _arrow(ax, (step * n + w / 2, y), (x_loss - 0.65, 0.25 if y > 0 else -0.25))
     last = spec.layers[-1].name
@@ -85,21 +112,36 @@ def architecture(spec, path: str | Path, lang: str = "en") -> Path:
     ax.set_aspect("equal")
     ax.axis("off")
     _save(fig, path)
-    return path
 
 
+SKETCH = (0.6, 40.0, 2.0)  # (amplitude, wavelength, randomness) of the hand-drawn look, in pixels
 WORDS = {
-    "en": {"shared": "shared\nweights", "input": "input $X$: $H \\times W \\times C_{in}$, zero padding $p$ (dotted)",
-           "kernel": "kernel of filter $c$: $k \\times k \\times C_{in}$, plus bias $b_c$",
-           "output": "output map $c$: $H' \\times W'$ (one per filter)", "stride": "stride $s$",
-           "sizes": "here $H = {n}$, $k = {k}$, $s = {s}$, $p = {p}$: "
-                    "$H' = \\lfloor (H + 2p - k)/s \\rfloor + 1 = {out}$"},
-    "fr": {"shared": "poids\npartagés",
-           "input": "entrée $X$ : $H \\times W \\times C_{in}$, remplissage $p$ par des zéros (pointillés)",
-           "kernel": "noyau du filtre $c$ : $k \\times k \\times C_{in}$, plus le biais $b_c$",
-           "output": "carte de sortie $c$ : $H' \\times W'$ (une par filtre)", "stride": "pas $s$",
-           "sizes": "ici $H = {n}$, $k = {k}$, $s = {s}$, $p = {p}$ : "
-                    "$H' = \\lfloor (H + 2p - k)/s \\rfloor + 1 = {out}$"},
+    "en": {
+        "shared": "shared\nweights",
+        "maxpool": "max-pooling",
+        "dense": "dense",
+        "filters": "filters",
+        "stride_short": "stride",
+        "activations": {"relu": "ReLU", "prelu": "PReLU", "linear": "linear", "tanh": "tanh", "sigmoid": "sigmoid"},
+        "input": "input $X$: $H \\times W \\times C_{in}$, zero padding $p$ (dotted)",
+        "kernel": "kernel of filter $c$: $k \\times k \\times C_{in}$, plus bias $b_c$",
+        "output": "output map $c$: $H' \\times W'$ (one per filter)",
+        "stride": "stride $s$",
+        "sizes": "here $H = {n}$, $k = {k}$, $s = {s}$, $p = {p}$: $H' = \\lfloor (H + 2p - k)/s \\rfloor + 1 = {out}$",
+    },
+    "fr": {
+        "shared": "poids\npartagés",
+        "maxpool": "max-pooling",
+        "dense": "dense",
+        "filters": "filtres",
+        "stride_short": "pas",
+        "activations": {"relu": "ReLU", "prelu": "PReLU", "linear": "linéaire", "tanh": "tanh", "sigmoid": "sigmoïde"},
+        "input": "entrée $X$ : $H \\times W \\times C_{in}$, remplissage $p$ par des zéros (pointillés)",
+        "kernel": "noyau du filtre $c$ : $k \\times k \\times C_{in}$, plus le biais $b_c$",
+        "output": "carte de sortie $c$ : $H' \\times W'$ (une par filtre)",
+        "stride": "pas $s$",
+        "sizes": "ici $H = {n}$, $k = {k}$, $s = {s}$, $p = {p}$ : $H' = \\lfloor (H + 2p - k)/s \\rfloor + 1 = {out}$",
+    },
 }
 
 

@@ -18,7 +18,9 @@ from derive import prose
 from derive.errors import DeriveError
 
 ENGINES = ("typst", "latex")
-PANDOC_FORMATS = {"latex": "latex", "typst": "typst"}
+PANDOC_FORMATS = {"latex": "latex", "typst": "typst", "html": "html"}
+# Math in HTML is left as \( \) and \[ \] for MathJax (Moodle's filter reads these delimiters).
+PANDOC_ARGS = {"html": ["--mathjax"]}
 PANDOC_READER = "markdown-smart"
 # A paragraph that no answer contains: it separates fragments sent to pandoc in one call.
 SPLIT = "DERIVEFRAGMENTBOUNDARY"
@@ -48,7 +50,7 @@ def environment(*roots: Path) -> jinja2.Environment:
 
 
 def convert(fragments: list[str], to: str) -> list[str]:
-    """Convert Markdown fragments to LaTeX or Typst with one pandoc call; one output per fragment."""
+    """Convert Markdown fragments to LaTeX, Typst or HTML with one pandoc call; one output per fragment."""
     if not fragments:
         return []
     import pypandoc
@@ -59,16 +61,35 @@ def convert(fragments: list[str], to: str) -> list[str]:
     text = f"\n\n{SPLIT}\n\n".join(fragments)
     if to == "typst":
         text = _DECIMAL_COMMA.sub(lambda _: _TYPST_MARK, text)
-    out = pypandoc.convert_text(text, PANDOC_FORMATS[to], format=PANDOC_READER,
-                                extra_args=["--wrap=preserve", "--columns=100"])
+    out = pypandoc.convert_text(
+        text,
+        PANDOC_FORMATS[to],
+        format=PANDOC_READER,
+        extra_args=["--wrap=preserve", "--columns=100", *PANDOC_ARGS.get(to, [])],
+    )
     parts = [p.strip("\n") for p in out.replace("\r\n", "\n").split(SPLIT)]
     if len(parts) != len(fragments):
         raise RuntimeError(f"pandoc returned {len(parts)} fragments for {len(fragments)}")
-    if to == "latex":
+    if to == "html":
+        parts = _html_parts(parts)
+    elif to == "latex":
         parts = [p.strip() for p in parts]
     else:  # a content block keeps the comma out of math spacing: 1,42 as one number
         parts = [_TYPST_MARKED.sub("#[,]", p) for p in parts]
     return parts
+
+
+def _html_parts(parts: list[str]) -> list[str]:
+    """The marker paragraph comes back as <p>MARKER</p>: its tags are dropped from the parts around it."""
+    out = []
+    for i, p in enumerate(parts):
+        p = p.strip()
+        if i > 0:
+            p = p.removeprefix("</p>").strip()
+        if i < len(parts) - 1:
+            p = p.removesuffix("<p>").strip()
+        out.append(p)
+    return out
 
 
 def pandoc_version() -> str:
