@@ -475,6 +475,146 @@ def grade_command(answers, net, lang, fmt, out, time_box, seed):
     click.echo(grades.render(fmt), nl=False)
 
 
+@cli.command("exam")
+@spec_options
+@click.option("--lang", type=click.Choice(("fr", "en")), default="fr", show_default=True, help="Language of the paper.")
+@click.option(
+    "--format",
+    "fmt",
+    default="md,pdf",
+    show_default=True,
+    metavar="LIST",
+    help="Comma-separated formats among md, tex, typ, pdf.",
+)
+@click.option(
+    "--pdf-engine",
+    "engine",
+    type=click.Choice(("typst", "latex")),
+    default="typst",
+    show_default=True,
+    help="typst (bundled) or latex (latexmk and TeX Live).",
+)
+@click.option("--out", "out", default="exam", show_default=True, metavar="DIR", help="Output folder.")
+@cache_option
+def exam_command(net, lang, fmt, engine, out, cache_dir):
+    """Write the exam paper into DIR: exam.<lang>.* with the network's figure drawn from the spec.
+
+    Both exercises in this project's words, with their points. For the default spec it is the
+    2019 exam with its lost figure redrawn (and said to be a reconstruction); Exercise 2 Q5's
+    figure is the "glorot" experiment's (read from the store, or computed in seconds).
+
+    \b
+    Examples:
+        derive exam                       # French, Markdown and PDF in exam/
+        derive exam --lang en --spec my-network.toml --format pdf
+    """
+    from derive.sheet import build
+    from derive.variants import exam
+
+    written = exam.build(net, lang, build.parse_formats(fmt), engine, out, cache_dir)
+    click.echo(written.render(), nl=False)
+
+
+@cli.command("variants")
+@click.option("--count", type=click.IntRange(1, 9999), required=True, help="How many variants the batch has.")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="The batch's seed: variant k of seed S is always the same network.",
+)
+@click.option(
+    "--family",
+    "family_path",
+    metavar="FILE",
+    help="A family TOML file (ranges of layers, kernels, filters, strides, widths...); default: "
+    "the documented family around the exam's network.",
+)
+@click.option(
+    "--only",
+    metavar="LIST",
+    help="Build only these variants, e.g. 3 or 1-10,15 (the others' numbers "
+    "do not change: batches split across machines by ranges).",
+)
+@click.option("--lang", "langs", default="fr", show_default=True, metavar="LIST", help="fr, en or both (fr,en).")
+@click.option(
+    "--edition",
+    "editions",
+    default="student,teacher",
+    show_default=True,
+    metavar="LIST",
+    help="The corrigé's editions: student, teacher or both.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default="md,pdf",
+    show_default=True,
+    metavar="LIST",
+    help="Formats of the papers and corrigés, among md, tex, typ, pdf.",
+)
+@click.option(
+    "--pdf-engine",
+    "engine",
+    type=click.Choice(("typst", "latex")),
+    default="typst",
+    show_default=True,
+    help="typst (bundled) or latex (latexmk and TeX Live).",
+)
+@click.option("--out", "out", default="variants", show_default=True, metavar="DIR", help="Output folder.")
+@click.option("--moodle", "moodle", metavar="FILE", help="Also write a Moodle XML quiz: one category per variant.")
+@cache_option
+def variants_command(count, seed, family_path, only, langs, editions, fmt, engine, out, moodle, cache_dir):
+    """Draw exam variants from a family and write each one's spec, paper and certified corrigé.
+
+    DIR gets variant-XX/ (spec.toml, exam.<lang>.*, corrige*.<lang>.*, claims.json, figures/),
+    key.csv (the numbers a grader needs) and variants.json. Each corrigé has its own
+    derivations, counts and certificate; its conceptual answers quote the reference network's
+    experiments, and say so. The same seed gives the same bytes.
+
+    \b
+    Examples:
+        derive variants --count 20 --seed 2026
+        derive variants --count 200 --seed 2026 --only 1-50 --out part1   # one machine's share
+        derive variants --count 20 --seed 2026 --lang en --moodle quiz.xml
+    """
+    from derive.sheet import build
+    from derive.variants import batch, family
+
+    chosen = family.load(family_path)
+    request = batch.Request(_languages(langs), build.parse_editions(editions), build.parse_formats(fmt), engine)
+    batch.plan(chosen, seed, count, only)  # a bad range or too small a family is refused before any work
+    bar = click.progressbar(
+        length=len(batch.parse_only(only, count)) + 9,
+        label="variants",
+        file=sys.stderr,
+        item_show_func=lambda s: s,
+        show_eta=False,
+    )
+    with bar:
+        written = batch.build(
+            chosen,
+            seed,
+            count,
+            out,
+            request,
+            only,
+            cache_dir,
+            moodle=moodle,
+            progress=lambda label: bar.update(1, label),
+        )
+    click.echo("".join(f"{p}\n" for p in written if p.suffix in (".csv", ".json", ".xml")), nl=False)
+
+
+def _languages(text: str) -> tuple[str, ...]:
+    asked = [x.strip().lower() for x in text.split(",") if x.strip()]
+    bad = [x for x in asked if x not in ("fr", "en")]
+    if bad or not asked:
+        raise DeriveError(f"unknown language '{','.join(bad) or text}' (expected fr, en or fr,en)")
+    return tuple(x for x in ("fr", "en") if x in asked)
+
+
 def main():
     """Console-script entry point."""
     cli(prog_name="derive")

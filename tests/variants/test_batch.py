@@ -1,0 +1,89 @@
+"""Batches of variants: ranges, the key, the same bytes alone or in a batch, refusals before any work."""
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from derive import count
+from derive.errors import DeriveError
+from derive.variants import batch, family
+
+FAMILY = family.default_family()
+MD = batch.Request(langs=("en",), editions=("student", "teacher"), formats=("md",))
+
+
+def test_only_reads_numbers_and_ranges_within_the_batch():
+    assert batch.parse_only(None, 3) == [1, 2, 3]
+    assert batch.parse_only("3, 1-2,2", 5) == [1, 2, 3]
+    for bad, message in (
+        ("0", "within"),
+        ("4-9", "within"),
+        ("2-1", "within"),
+        ("a", "not a variant"),
+        ("", "not a variant"),
+        ("1-", "not a variant"),
+    ):
+        with pytest.raises(DeriveError, match=message):
+            batch.parse_only(bad, 5)
+
+
+def test_a_planned_variant_does_not_depend_on_the_others():
+    whole = batch.plan(FAMILY, seed=9, count=12)
+    alone = batch.plan(FAMILY, seed=9, count=12, only="7,11")
+    assert [v.spec for v in alone] == [whole[6].spec, whole[10].spec]
+    assert [v.folder for v in alone] == ["variant-07", "variant-11"]
+
+
+def test_the_key_row_is_the_count_report():
+    v = batch.plan(FAMILY, seed=9, count=3, only="2")[0]
+    row, report = batch.key_row(v), count.report(v.spec)
+    assert row["total_params"] == report["total_params"] and row["branch_params"] == report["branch_params"]
+    for alt in report["alternatives"]:
+        key = f"total_{'shared' if alt['shared_weights'] else 'separate'}_{alt['prelu_convention']}"
+        assert row[key] == alt["total_params"]
+    assert row["shapes"].split("; ")[0] == f"{v.spec.layers[0].name} " + "x".join(
+        map(str, report["layers"][0]["output_shape"])
+    )
+
+
+@pytest.mark.slow
+def test_a_batch_writes_every_variant_and_the_same_bytes_as_one_built_alone(tmp_path):
+    store = shutil.copytree("docs/evidence", tmp_path / "store")  # the reference experiments, stored
+    written = batch.build(
+        FAMILY, 4, 3, tmp_path / "all", MD, only="1-2", cache_dir=store, workers=2, moodle=tmp_path / "quiz.xml"
+    )
+    names = {p.relative_to(tmp_path / "all").as_posix() for p in written if (tmp_path / "all") in p.parents}
+    for folder in ("variant-01", "variant-02"):
+        assert {
+            f"{folder}/spec.toml",
+            f"{folder}/exam.en.md",
+            f"{folder}/corrige.en.md",
+            f"{folder}/corrige-teacher.en.md",
+            f"{folder}/claims.json",
+        } <= names
+    rows = list(csv.DictReader((tmp_path / "all" / "key.csv").open()))
+    assert [r["variant"] for r in rows] == ["1", "2"]
+    index = json.loads((tmp_path / "all" / "variants.json").read_text())
+    assert all(v["claims"] == v["claims_hold"] or v["claims"] > 0 for v in index["variants"])
+    assert (tmp_path / "quiz.xml").stat().st_size > 0
+    batch.build(FAMILY, 4, 3, tmp_path / "one", MD, only="2", cache_dir=store, workers=0)
+    for path in (tmp_path / "one" / "variant-02").rglob("*"):
+        if path.is_file():
+            twin = tmp_path / "all" / "variant-02" / path.relative_to(tmp_path / "one" / "variant-02")
+            assert twin.read_bytes() == path.read_bytes(), path.name
+    teacher = (tmp_path / "one" / "variant-02" / "corrige-teacher.en.md").read_text()
+    assert "reference network" in teacher and "variant-02/spec.toml" in teacher
+
+
+def test_bad_requests_are_refused_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DeriveError, match="not a folder"):
+        batch.build(FAMILY, 1, 2, blocker, MD, cache_dir=tmp_path / "store", workers=0)
+    with pytest.raises(DeriveError, match="is a folder"):
+        batch.build(FAMILY, 1, 2, tmp_path / "out", MD, cache_dir=tmp_path / "store", workers=0, moodle=tmp_path)
+    with pytest.raises(DeriveError, match="within"):
+        batch.build(FAMILY, 1, 2, tmp_path / "out", MD, only="3", cache_dir=tmp_path / "store", workers=0)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "store").exists()
