@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, quote
 from derive.shapes import MAX_PARAMS, PRELU_CONVENTIONS, branch_params, propagate
 
 LAYER_TYPES = ("conv", "maxpool", "dense")
@@ -153,10 +153,10 @@ def _build(data: dict, problems: list[str], source: str) -> Spec:
         if layer is None:
             continue
         if layer.name in names:
-            problems.append(f"layer {i}: name '{layer.name}' is used twice")
+            problems.append(f"layer {i}: name {quote(layer.name)} is used twice")
         names.add(layer.name)
         if layer.type != "dense" and seen_dense:
-            problems.append(f"layer {i} ('{layer.name}'): a {layer.type} layer cannot follow a dense layer")
+            problems.append(f"layer {i} ({quote(layer.name)}): a {layer.type} layer cannot follow a dense layer")
         seen_dense |= layer.type == "dense"
         layers.append(layer)
     return Spec(shape or (1, 1, 1), tuple(layers), shared, prelu, source)
@@ -164,7 +164,7 @@ def _build(data: dict, problems: list[str], source: str) -> Spec:
 
 def _layer(table: dict, i: int, problems: list[str]) -> Layer | None:
     name = table.get("name")
-    where = f"layer {i}" + (f" ('{name}')" if isinstance(name, str) else "")
+    where = f"layer {i}" + (f" ({quote(name)})" if isinstance(name, str) else "")
     before = len(problems)
     kind = table.get("type")
     if kind not in LAYER_TYPES:

@@ -119,3 +119,13 @@ def test_count_params_imports_neither_sympy_nor_numpy():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY [] 0"
+
+
+@pytest.mark.parametrize("option", ["--lr", "--momentum", "--weight-decay", "--same-share", "--dropout"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_training_options_refuse_nan_and_infinity(option, value):
+    value = f"L5={value}" if option == "--dropout" else value
+    r = run("train", "--optimizer", "alexnet", "--steps", "1", "--images", "20", option, value)
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and ("finite" in lines[0] or "range" in lines[0]), r.output

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, quote
 
 SHAPES = ("triangle", "parallelogram", "ellipse")
 CLASSES = tuple(
@@ -223,10 +223,10 @@ def parse_data(text) -> DataSource:
         return text
     kind, _, rest = str(text).partition(":")
     if kind not in DATA_KINDS:
-        raise DeriveError(f"unknown data source '{text}' (expected 'shapeset' or 'cifar10:PATH')")
+        raise DeriveError(f"unknown data source {quote(text)} (expected 'shapeset' or 'cifar10:PATH')")
     if kind == "shapeset":
         if rest:
-            raise DeriveError(f"the shapeset source takes no path, got '{text}'")
+            raise DeriveError(f"the shapeset source takes no path, got {quote(text)}")
         return DataSource("shapeset")
     if not rest:
         raise DeriveError("the cifar10 source needs a path: 'cifar10:PATH' (the directory of the python batches)")

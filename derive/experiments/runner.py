@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, quote
 from derive.runtime import cache, tuning
 
 NAMES = ("branches", "loss", "dropout", "sparsity", "convolution", "vanishing", "glorot", "alexnet")
@@ -250,7 +250,7 @@ def cache_key(name: str, spec, source, seed: int, quick: bool) -> str:
 
 def _module(name: str):
     if name not in NAMES:
-        raise DeriveError(f"unknown experiment '{name}' (expected one of {', '.join(NAMES)})")
+        raise DeriveError(f"unknown experiment {quote(name)} (expected one of {', '.join(NAMES)})")
     return importlib.import_module(f"derive.experiments.{name}")
 
 

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, quote
 from derive.runtime import cache, output
 from derive.sheet import render, units
 from derive.sheet.claims import Claim
@@ -44,7 +44,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
     asked = [f.strip().lower() for f in text.split(",") if f.strip()]
     bad = [f for f in asked if f not in FORMATS]
     if bad or not asked:
-        raise DeriveError(f"unknown format '{','.join(bad) or text}' (expected a comma-separated list of "
+        raise DeriveError(f"unknown format {quote(','.join(bad) or text)} (expected a comma-separated list of "
                           f"{', '.join(FORMATS)})")
     return tuple(f for f in FORMATS if f in asked)
 
@@ -100,9 +100,9 @@ def claims_report(solved) -> str:
 def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None) -> None:
     """Refuse, before any work, a language, engine or folder the sheet cannot use (a DeriveError)."""
     if lang not in units.LANGS:
-        raise DeriveError(f"unknown language '{lang}' (expected one of {', '.join(units.LANGS)})")
+        raise DeriveError(f"unknown language {quote(lang)} (expected one of {', '.join(units.LANGS)})")
     if engine not in render.ENGINES:
-        raise DeriveError(f"unknown PDF engine '{engine}' (expected one of {', '.join(render.ENGINES)})")
+        raise DeriveError(f"unknown PDF engine {quote(engine)} (expected one of {', '.join(render.ENGINES)})")
     for folder in (out, cache_dir, evidence):
         if folder is not None:
             cache.check_folder(folder)
