@@ -12,13 +12,15 @@ A data source, as the command line names it (``shapeset`` or ``cifar10:PATH``), 
 
 from __future__ import annotations
 
+import os
 import pickle
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from derive.errors import DeriveError, quote
+from derive.errors import DeriveError, printable, quote
 
 SHAPES = ("triangle", "parallelogram", "ellipse")
 CLASSES = tuple(
@@ -135,6 +137,12 @@ _ALLOWED = {
     ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
 }
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+MAX_BATCH_BYTES = 2**28  # a CIFAR-10 batch holds 10,000 images in 31 MB
+
+
+def _nonblocking(path, flags):
+    """Open without blocking: a FIFO with no writer would wait forever before it can be refused."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -170,10 +178,19 @@ def load_cifar10(path, *, split: str = "train"):
 
 def _read_batch(path: Path):
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", opener=_nonblocking) as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise DeriveError(f"{printable(str(path))}: not a regular file (a CIFAR-10 batch is a file, "
+                                  "not a pipe or a device)")
+            if info.st_size > MAX_BATCH_BYTES:
+                raise DeriveError(f"{printable(str(path))}: {info.st_size} bytes, more than a CIFAR-10 batch "
+                                  f"({MAX_BATCH_BYTES} at most)")
             batch = _BatchUnpickler(f, encoding="bytes").load()
     except OSError as exc:
         raise DeriveError(f"{path}: cannot read the CIFAR-10 batch ({exc.strerror})") from None
+    except DeriveError:
+        raise
     except Exception as exc:  # any unpickling failure means the file is not a batch
         raise DeriveError(f"{path}: not a CIFAR-10 python batch (cannot unpickle: {exc})") from None
     if not isinstance(batch, dict):
@@ -232,7 +249,9 @@ def parse_data(text) -> DataSource:
         raise DeriveError("the cifar10 source needs a path: 'cifar10:PATH' (the directory of the python batches)")
     path = Path(rest)
     if not path.exists():
-        raise DeriveError(f"{path}: no such CIFAR-10 directory")
+        raise DeriveError(f"{printable(rest)}: no such CIFAR-10 directory")
+    if not (path.is_dir() or path.is_file()):
+        raise DeriveError(f"{printable(rest)}: not a folder nor a regular file (a pipe or a device?)")
     return DataSource("cifar10", path)
 
 
