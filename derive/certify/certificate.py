@@ -15,7 +15,6 @@ import json
 from derive.certify import formulas, kl, tensors, training
 from derive.runtime import cache
 from derive.symbolic import derivation
-from derive.symbolic import graph as graphs
 
 
 def torch_twin():
@@ -69,7 +68,7 @@ def run(spec, data: str = "shapeset", seed: int = 0, *, steps: int | None = None
     say("training steps with the printed gradients")
     replay = training.replay(ctx, known, **({} if steps is None else {"steps": steps}))
     say("the KL term in both readings")
-    upper = next((d for d in known if d.key == graphs.top(spec)[2].name), None)
+    upper = next((d for d in known if d.kind == "upper"), None)
     penalty = kl.check(ctx, derivation.derive(spec, "kl", tied), upper or derivation.derive(spec, "L6", tied), twin)
     records += penalty.pop("tensors")
     found += penalty.pop("evidence")
@@ -117,7 +116,7 @@ def store(where: cache.Entry, spec, seed: int = 0, exhaustive: bool = True) -> N
 def _only(d, params):
     """A derivation restricted to the results whose parameter the network has."""
     return derivation.Derivation(d.key, d.definitions, d.steps, tuple(r for r in d.results if r.param in params),
-                                 d.notation)
+                                 d.notation, d.kind)
 
 
 def render(report: dict) -> str:
