@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from derive.engine import data
-from derive.errors import DeriveError
+from derive.errors import DeriveError, printable
 
 DECAY_CHOICES = ("weights", "all")
 
@@ -180,21 +181,53 @@ def accuracy(D: np.ndarray, l: np.ndarray, threshold: float) -> float:
 
 
 def write_json(path, payload) -> None:
-    """Write JSON atomically (a temporary file, then a rename): never a half-written log."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    """Write JSON atomically (a temporary file, then a rename): never a half-written log.
+
+    A symlink is followed (its target is replaced, the link stays); the file gets the mode a new file
+    gets under the umask, or keeps the mode of the file it replaces; anything but a regular file
+    (a device such as /dev/null, a FIFO, a folder) is refused, never replaced.
+    """
+    target = _log_target(path)
+    folder = os.path.dirname(target)
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
     except OSError as exc:
-        raise DeriveError(f"{path}: cannot write the log ({exc.strerror})") from None
+        raise DeriveError(f"{printable(path)}: cannot write the log ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=1, sort_keys=True)
             f.write("\n")
-        os.replace(tmp, path)
+        os.chmod(tmp, _mode(target))
+        os.replace(tmp, target)
     except OSError as exc:
         os.unlink(tmp)
-        raise DeriveError(f"{path}: cannot write the log ({exc.strerror})") from None
+        raise DeriveError(f"{printable(path)}: cannot write the log ({exc.strerror})") from None
+
+
+def _log_target(path) -> str:
+    """The file a log path names, symlinks followed; a DeriveError for anything but a (new) regular file."""
+    shown = printable(os.fspath(path))
+    target = os.path.realpath(os.fspath(path))
+    if os.path.isdir(target):
+        raise DeriveError(f"{shown}: cannot write the log (it is a folder)")
+    if os.path.lexists(target) and not os.path.isfile(target):
+        raise DeriveError(f"{shown}: cannot write the log (not a regular file: a device, a pipe or a socket "
+                          "is never replaced)")
+    if not os.path.isdir(os.path.dirname(target)):
+        raise DeriveError(f"{shown}: cannot write the log (no such directory)")
+    if not os.access(os.path.dirname(target), os.W_OK | os.X_OK):
+        raise DeriveError(f"{shown}: cannot write the log (its folder is not writable)")
+    return target
+
+
+def _mode(target: str) -> int:
+    """The mode of the file being replaced, or of a new file under the process's umask."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 class Session(dict):
@@ -243,9 +276,5 @@ def session(spec, data_source="shapeset", *, images: int = 5000, steps: int = 30
 
 
 def check_log(path) -> None:
-    """Refuse, before training, a log path that cannot be written (a folder, or in a missing folder)."""
-    path = os.fspath(path)
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise DeriveError(f"{path}: cannot write the log (no such directory)")
-    if os.path.isdir(path):
-        raise DeriveError(f"{path}: cannot write the log (it is a folder)")
+    """Refuse, before training, a log path that cannot be written (a folder, a device, in a missing folder)."""
+    _log_target(path)
