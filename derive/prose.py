@@ -97,8 +97,11 @@ def listing(items, lang: str = "en") -> str:
 # cell, a paragraph or a comment, and an ESC must not reach a terminal.
 
 TEX_SPECIALS = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
-                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-MD_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "`": r"\textasciigrave{}"}  # a backtick would print as an opening quote
+# What Markdown reads inside a line (pandoc's extensions included: $math$, ^super^, ~sub~, @cite, {attr});
+# a line's start never comes from user text, which holds no newline once printable.
+MD_PUNCTUATION = set("\\`*_[]<>!$^~|#&{}@")
 TYP_SPECIALS = set("\\#*_`$<>@[]=-+/~'\"")
 PLAIN_LABEL = re.compile(r"[A-Za-z0-9]*")
 
@@ -123,7 +126,7 @@ def typ_string(text: str) -> str:
 
 
 def md_escape(text: str) -> str:
-    """Plain text made safe for Markdown (pandoc's and GitHub's): every ASCII punctuation backslash-escaped."""
+    """Plain text made safe inside a line of Markdown (pandoc's and GitHub's): its markup backslash-escaped."""
     return "".join("\\" + ch if ch in MD_PUNCTUATION else ch for ch in printable(text))
 
 
@@ -134,6 +137,8 @@ def md_code(text: str) -> str:
     '``a`b``'
     """
     text = printable(text)
+    if not text:
+        return "` `"
     run = max((len(m) for m in re.findall(r"`+", text)), default=0)
     fence = "`" * (run + 1)
     pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
