@@ -42,7 +42,11 @@ def _sheet_parts(net, folder):
         unit = UNITS[uid]
         ctx = unit.solve(inputs)
         failed = [c.text("en") for c in unit.check(ctx) if not c.ok]
-        assert not failed, (uid, failed)
+        # a tiny top whose units are all dead gives no pair beyond the margin: the certificate says so
+        # (and the sheet stops with that one line), which is no confusion of names
+        uncovered = any(f.startswith("no pair falls in the hinge case") for r in inputs.certs.values()
+                        for f in r["failures"])
+        assert not failed or (uncovered and all(f.startswith("certificate:") for f in failed)), (uid, failed)
         for lang in answers.LANGS:
             out[uid, lang] = env.get_template(unit.template(lang)).render(
                 lang=lang, target="md", S=document.strings(lang), cite=lambda *keys: "ref", spec=net, **ctx)
