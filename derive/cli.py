@@ -377,7 +377,7 @@ def sheet_command(net, lang, fmt, editions, engine, out, cache_dir, evidence):
 
     formats = build.parse_formats(fmt)
     chosen = build.parse_editions(editions)
-    build.check_request(lang, engine, out, cache_dir, evidence)  # before the progress bar prints its label
+    build.check_request(lang, engine, out, cache_dir, evidence, formats, chosen)  # before the progress bar prints
     with click.progressbar(length=build.steps(formats, chosen, engine), label=f"corrige.{lang}", file=sys.stderr,
                            item_show_func=lambda s: s, show_eta=False) as bar:
         try:

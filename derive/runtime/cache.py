@@ -226,11 +226,27 @@ def fill(entry: Entry, fn, *args, **kwargs) -> None:
 
 
 def export(entries, target: Path) -> None:
-    """Copy entries into another store (``target``), laid out the same way."""
+    """Copy entries into another store (``target``), laid out the same way; what it holds besides stays.
+
+    Each entry is copied beside its place and renamed into it, so that the other store never holds a
+    half-copied entry.
+    """
     for entry in entries:
         destination = Path(target) / entry.kind / entry.key
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(entry.folder, destination, dirs_exist_ok=True)
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{entry.key}-", dir=destination.parent)) / entry.key
+            shutil.copytree(entry.folder, tmp)
+        except OSError as exc:
+            raise DeriveError(f"{destination.parent}: cannot copy the evidence there ({exc.strerror})") from None
+        try:
+            aside = destination.with_name(f".{entry.key}-old-{os.getpid()}")
+            if destination.exists():
+                os.replace(destination, aside)
+            os.replace(tmp, destination)
+            shutil.rmtree(aside, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
 
 
 def check_folder(path: str | Path) -> None:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from derive.errors import DeriveError, quote
+from derive.errors import DeriveError, printable, quote
 from derive.runtime import cache, output
 from derive.sheet import render, units
 from derive.sheet.claims import Claim
@@ -97,15 +95,48 @@ def claims_report(solved) -> str:
                       allow_nan=False) + "\n"
 
 
-def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None) -> None:
-    """Refuse, before any work, a language, engine or folder the sheet cannot use (a DeriveError)."""
+def outputs(lang: str, formats, editions=EDITIONS) -> list[str]:
+    """The names a build of these formats and editions writes into --out (the figures go into figures/)."""
+    return [CLAIMS_FILE] + [f"{STEMS[e]}.{lang}.{fmt}" for e in editions for fmt in FORMATS if fmt in formats]
+
+
+def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None, formats=None, editions=EDITIONS
+                  ) -> None:
+    """Refuse, before any work, a language, engine, tool or folder the sheet cannot use (a DeriveError)."""
     if lang not in units.LANGS:
         raise DeriveError(f"unknown language {quote(lang)} (expected one of {', '.join(units.LANGS)})")
     if engine not in render.ENGINES:
         raise DeriveError(f"unknown PDF engine {quote(engine)} (expected one of {', '.join(render.ENGINES)})")
-    for folder in (out, cache_dir, evidence):
+    if engine == "latex" and (formats is None or "pdf" in formats):
+        render.check_latex()  # before the whole build, not after it
+    for option, folder in (("--out", out), ("--cache", cache_dir), ("--evidence", evidence)):
+        if folder is not None and not str(folder).strip():
+            raise DeriveError(f"{option} is empty: name a folder (for the current one, '.')")
         if folder is not None:
             cache.check_folder(folder)
+    if formats is not None:
+        output.check_targets(Path(out), outputs(lang, formats, editions), folders=("figures",))
+    if evidence is not None:
+        _check_evidence(Path(evidence), Path(out), Path(cache_dir) if cache_dir is not None else cache.DEFAULT_DIR)
+
+
+EVIDENCE_KINDS = ("certificate", "experiments")
+
+
+def _check_evidence(evidence: Path, out: Path, cache_dir: Path) -> None:
+    """Refuse an evidence folder that holds other things, holds the sheet, or is (in) the cache."""
+    where = printable(evidence)
+    ev = evidence.resolve()
+    for other, what in ((out.resolve(), "the output folder (--out)"), (cache_dir.resolve(), "the cache (--cache)")):
+        if ev == other or ev in other.parents:
+            raise DeriveError(f"{where}: is or holds {what}; give the evidence a folder of its own")
+        if other in ev.parents and what.startswith("the cache"):
+            raise DeriveError(f"{where}: lies inside {what}; give the evidence a folder of its own")
+    if ev.is_dir():
+        strays = sorted(p.name for p in ev.iterdir() if p.name not in EVIDENCE_KINDS or not p.is_dir())
+        if strays:
+            raise DeriveError(f"{where}: not an evidence folder (it holds {', '.join(map(quote, strays[:3]))}); "
+                              "give an empty folder or one written by --evidence")
 
 
 def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "typst",
@@ -116,14 +147,15 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     Returns the written paths. ``editions`` chooses among the student and the teacher edition;
 
     ``cache_dir`` holds the experiments' and certificates' results (default: .derive-cache/);
-    ``evidence``, if given, is replaced by a copy of the results this sheet used (laid out as a cache);
+    ``evidence``, if given, receives a copy of the results this sheet used (laid out as a cache; what it
+    held stays, and a folder holding anything else is refused);
     ``workers`` > 0 computes the missing results in that many worker processes (default: one per
     core), 0 in this process.
     """
     from derive.runtime.workers import Pool, default_count
     from derive.sheet import document
 
-    check_request(lang, engine, out, cache_dir, evidence)
+    check_request(lang, engine, out, cache_dir, evidence, formats, editions)
     out = Path(out)
     with output.staging(out, ".derive-sheet-") as tmp:
         workers = default_count() if workers is None else workers
@@ -136,12 +168,12 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
             written += _documents(doc, tmp / f"{STEMS[edition]}.{lang}", formats, engine, progress)
         keep = [p for p in written if p.suffix.lstrip(".") in formats or p.name == CLAIMS_FILE]
         keep += sorted((tmp / "figures").glob("*")) if (tmp / "figures").exists() else []
-        if evidence is not None:
-            inputs.export(tmp / "evidence")
         _tick(progress, "write")
+        if evidence is not None:
+            _check_evidence(Path(evidence), out, Path(cache_dir) if cache_dir is not None else cache.DEFAULT_DIR)
         written = Written(output.move_into(keep, tmp, out))
         if evidence is not None:
-            _replace_folder(tmp / "evidence", Path(evidence))
+            inputs.export(Path(evidence))
         return written
 
 
@@ -168,17 +200,6 @@ class Written(list):
     def render(self, fmt: str = "text") -> str:
         """The written documents, one path per line."""
         return "".join(f"{p}\n" for p in self if p.parent.name != "figures")
-
-
-def _replace_folder(source: Path, target: Path) -> None:
-    """Put folder `source` in place of `target` (renames, so readers never see a half-copied folder)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(source, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _tick(progress, label: str) -> None:

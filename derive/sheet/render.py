@@ -7,9 +7,11 @@ Markdown is the one source of every answer's prose. The LaTeX and Typst sheets a
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import jinja2
@@ -95,17 +97,21 @@ def pdf_typst(source: Path) -> Path:
     return target
 
 
-def pdf_latex(source: Path) -> Path:
-    """Compile a LaTeX file with latexmk (pdfLaTeX) to a PDF beside it."""
-    source = Path(source).resolve()  # latexmk runs in the file's folder: relative paths would point elsewhere
+def check_latex() -> None:
+    """Refuse the latex engine where latexmk is missing (a DeriveError naming what to install)."""
     if shutil.which("latexmk") is None:
         raise DeriveError("the latex PDF engine needs latexmk and TeX Live (e.g. apt-get install latexmk "
                           "texlive-latex-recommended texlive-fonts-recommended texlive-lang-french); "
                           "or use --pdf-engine typst")
+
+
+def pdf_latex(source: Path) -> Path:
+    """Compile a LaTeX file with latexmk (pdfLaTeX) to a PDF beside it."""
+    source = Path(source).resolve()  # latexmk runs in the file's folder: relative paths would point elsewhere
+    check_latex()
     cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
            f"-outdir={source.parent}", str(source)]
-    done = subprocess.run(cmd, cwd=source.parent, capture_output=True, text=True, errors="replace",
-                          timeout=LATEX_TIMEOUT, env=_latex_env())
+    done = _run_group(cmd, source.parent)
     target = source.with_suffix(".pdf")
     if done.returncode != 0 or not target.exists():
         lines = done.stdout.splitlines()
@@ -113,6 +119,25 @@ def pdf_latex(source: Path) -> Path:
                   for i, line in enumerate(lines) if line.startswith(("!", str(source)))]
         raise RuntimeError(f"latexmk failed on {source.name}: " + " | ".join(errors[:5] or [done.stdout[-500:]]))
     return target
+
+
+def _run_group(cmd, cwd) -> subprocess.CompletedProcess:
+    """Run latexmk in a process group of its own, and end the whole group (pdflatex too) if we stop first."""
+    import os
+    import signal
+
+    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                          env=_latex_env(), start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=LATEX_TIMEOUT)
+        except BaseException:  # a timeout, Ctrl-C, SIGTERM: no TeX process outlives the build
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            if isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
+                raise RuntimeError(f"latexmk took more than {LATEX_TIMEOUT} s on {Path(cmd[-1]).name}") from None
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def _latex_env() -> dict:
