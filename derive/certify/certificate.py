@@ -100,12 +100,34 @@ def entry(spec, seed: int, root, exhaustive: bool = True) -> cache.Entry:
                                                       exhaustive=exhaustive))
 
 
+TENSOR_FIELDS = {"name": str, "quantity": str, "checked": int, "total": int, "max_rel_error": (int, float),
+                 "kinks": int, "ok": bool, "failures": list}
+
+
 def valid(report) -> bool:
-    """Whether a stored report has the fields and types the sheet reads (a damaged one is recomputed)."""
-    return (isinstance(report, dict) and all(k in report for k in REPORT_FIELDS) and report["ok"] is True
-            and isinstance(report["tensors"], list) and all(isinstance(t, dict) for t in report["tensors"])
+    """Whether a stored report has the fields and types the sheet reads (a damaged one is recomputed).
+
+    Every tensor record is typed, the hinge cases are counts, and the report renders: an edited or
+    forged entry of another shape is a miss, never quoted.
+    """
+    if not (isinstance(report, dict) and all(k in report for k in REPORT_FIELDS) and report["ok"] is True
+            and isinstance(report["tensors"], list) and report["tensors"]
             and isinstance(report["hinge_cases"], dict) and isinstance(report["training"], dict)
-            and isinstance(report["kl"], dict))
+            and isinstance(report["kl"], dict) and isinstance(report["autograd"], bool)
+            and isinstance(report["pairs"], int) and report["failures"] == []):
+        return False
+    if set(report["hinge_cases"]) != set(tensors.CASE_NAMES) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in report["hinge_cases"].values()):
+        return False
+    for t in report["tensors"]:
+        if not isinstance(t, dict) or not all(isinstance(t.get(k), kind) and not (kind is int and isinstance(
+                t.get(k), bool)) for k, kind in TENSOR_FIELDS.items()):
+            return False
+    try:
+        render(report)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return False
+    return True
 
 
 def store(where: cache.Entry, spec, seed: int = 0, exhaustive: bool = True) -> None:

@@ -263,10 +263,39 @@ def _valid(record) -> bool:
             and isinstance(record["sizes"], dict) and isinstance(record["figures"], list))
 
 
+def valid_record(record, name: str | None = None) -> bool:
+    """Whether a stored record has the fields, types and sizes of its experiment's results.
+
+    The experiment's own summary must read its conclusion: a conclusion of the wrong shape (an edited
+    or forged record whose digest was rewritten) is a miss, recomputed, never quoted.
+    """
+    if not _valid(record) or not isinstance(record["experiment"], str) or record["experiment"] not in NAMES:
+        return False
+    if name is not None and record["experiment"] != name:
+        return False
+    mod = _module(record["experiment"])
+    quick, seed = record["quick"], record["seed"]
+    if not isinstance(quick, bool) or isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        return False
+    if record["sizes"] != mod.SIZES["quick" if quick else "full"] or record["question"] != mod.QUESTION \
+            or record["title"] != mod.TITLE:
+        return False
+    if not all(isinstance(f, str) and f.endswith(".png") for f in record["figures"]):
+        return False
+    try:
+        return isinstance(mod.summary(record["conclusion"]), str)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
+        return False
+
+
+def _check(job: Job):
+    """The check a stored record of this job must pass."""
+    return lambda r: valid_record(r, job.name) and r["seed"] == job.seed and r["quick"] == job.quick
+
+
 def _load(job: Job, cached: bool = True) -> Result | None:
-    record = job.entry.load(_valid)
-    if record is None or record["experiment"] != job.name or sorted(record["figures"]) != \
-            sorted(p.name for p in job.entry.files()):
+    record = job.entry.load(_check(job))
+    if record is None or sorted(record["figures"]) != sorted(p.name for p in job.entry.files()):
         return None
     figures = tuple(job.directory / f for f in record["figures"])
     return Result(record["experiment"], record["question"], record["title"], record["seed"], record["quick"],
@@ -286,4 +315,4 @@ def _store(job: Job, mod, ctx: Context, outcome: Outcome) -> None:
     record = {"experiment": job.name, "question": mod.QUESTION, "title": mod.TITLE, "seed": ctx.seed,
               "quick": ctx.quick, "sizes": ctx.sizes, "data": None if ctx.data is None else ctx.data.label(),
               "numbers": outcome.numbers, "conclusion": outcome.conclusion, "figures": sorted(files)}
-    job.entry.store(record, files)
+    job.entry.store(record, files, _check(job))

@@ -175,8 +175,11 @@ class Entry:
                 return None
         return record["payload"]
 
-    def store(self, payload, files=None):
-        """Write the payload and files (``{name: write(path)}``) atomically; returns the payload as stored."""
+    def store(self, payload, files=None, check=None):
+        """Write the payload and files (``{name: write(path)}``) atomically; returns the payload as stored.
+
+        An entry already there is kept only if it loads (``check`` included): same inputs, same result.
+        """
         parent = self.folder.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -191,18 +194,18 @@ class Entry:
             record = {"format": FORMAT, "kind": self.kind, "key": self.key, "files": names,
                       "digest": _digest(value, tmp, names), "payload": value}
             (tmp / RECORD).write_text(dumps(record), encoding="utf-8")
-            self._install(tmp)
+            self._install(tmp, check)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return value
 
-    def _install(self, tmp: Path) -> None:
-        """Put the finished folder in place; a damaged entry there is set aside first."""
+    def _install(self, tmp: Path, check=None) -> None:
+        """Put the finished folder in place; a damaged or refused entry there is set aside first."""
         try:
             os.replace(tmp, self.folder)
             return
         except OSError:
-            if self._record() is not None:
+            if self.load(check) is not None:
                 return  # another process stored this key meanwhile: same inputs, same result
         aside = self.folder.with_name(f".{self.key}-stale-{os.getpid()}")
         with contextlib.suppress(FileNotFoundError):
@@ -217,7 +220,7 @@ class Entry:
             return found
         made = compute()
         payload, files = made if isinstance(made, tuple) else (made, None)
-        return self.store(payload, files)
+        return self.store(payload, files, check)
 
 
 def fill(entry: Entry, fn, *args, **kwargs) -> None:
