@@ -59,7 +59,8 @@ def _exercise(net, folder):
         assert text.endswith("\n")
     for shared in (False, True):
         rep = certificate.run(net.with_options(shared=shared), seed=0, exhaustive=False, use_torch=False, steps=1)
-        assert rep["tensors"] and not [f for f in rep["failures"] if "hinge case" not in f], rep["failures"]
+        uncovered = any(f.startswith("no pair falls in the hinge case") for f in rep["failures"])
+        assert rep["tensors"] and (uncovered or not rep["failures"]), rep["failures"]  # dead units: no margin
     parts, _ = _sheet_parts(net, folder)
     for math in _math("\n\n".join(parts.values())):
         # every label in math is escaped: no double subscript, no '_' of a name read as a subscript
