@@ -107,6 +107,8 @@ def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None, fo
         raise DeriveError(f"unknown language {quote(lang)} (expected one of {', '.join(units.LANGS)})")
     if engine not in render.ENGINES:
         raise DeriveError(f"unknown PDF engine {quote(engine)} (expected one of {', '.join(render.ENGINES)})")
+    if formats is None or "pdf" in formats:
+        render.source_date()  # a malformed SOURCE_DATE_EPOCH, before the whole build
     if engine == "latex" and (formats is None or "pdf" in formats):
         render.check_latex()  # before the whole build, not after it
     for option, folder in (("--out", out), ("--cache", cache_dir), ("--evidence", evidence)):

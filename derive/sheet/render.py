@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 
 from derive import prose
-from derive.errors import DeriveError
+from derive.errors import DeriveError, quote
 
 ENGINES = ("typst", "latex")
 PANDOC_FORMATS = {"latex": "latex", "typst": "typst"}
@@ -90,8 +90,8 @@ def pdf_typst(source: Path) -> Path:
     import typst
 
     target = source.with_suffix(".pdf")
-    try:
-        typst.compile(str(source), output=str(target), root=str(source.parent))
+    try:  # a fixed date: the same source gives the same PDF bytes (typst would write the time of day)
+        typst.compile(str(source), output=str(target), root=str(source.parent), timestamp=source_date())
     except Exception as exc:  # typst raises its own error type, carrying the compiler's diagnostics
         raise RuntimeError(f"typst could not compile {source.name}: {exc}") from exc
     return target
@@ -140,12 +140,28 @@ def _run_group(cmd, cwd) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
+# The date written into a PDF: SOURCE_DATE_EPOCH when set (reproducible-builds.org), else the exam's day.
+EXAM_DAY = 1576195200  # 2019-12-13 00:00 UTC
+
+
+def source_date() -> int:
+    """The PDF's creation date in UNIX seconds: SOURCE_DATE_EPOCH if set, else the exam's day."""
+    import os
+
+    text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not text:
+        return EXAM_DAY
+    if not text.isdigit() or int(text) > 253402300799:  # typst's dates end with the year 9999
+        raise DeriveError(f"SOURCE_DATE_EPOCH must be a number of seconds since 1970, got {quote(text)}")
+    return int(text)
+
+
 def _latex_env() -> dict:
     import os
 
     env = dict(os.environ)
     # Fixed dates and IDs make the PDF reproducible where the TeX engine honours them.
-    env.setdefault("SOURCE_DATE_EPOCH", "1576195200")
+    env["SOURCE_DATE_EPOCH"] = str(source_date())
     env.setdefault("FORCE_SOURCE_DATE", "1")
     return env
 
