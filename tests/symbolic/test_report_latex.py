@@ -21,5 +21,6 @@ def test_the_latex_report_compiles(net, tmp_path):
     (tmp_path / "g.tex").write_text(report.gradients(net).render("latex"), encoding="utf-8")
     done = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "g.tex"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, [line for line in done.stdout.splitlines() if line.startswith("!")] or done.stdout[-3000:]
+    errors = [line for line in done.stdout.splitlines() if line.startswith("!")]
+    assert done.returncode == 0, errors or done.stdout[-3000:]
     assert (tmp_path / "g.pdf").stat().st_size > 0
