@@ -65,6 +65,8 @@ class DeriveGroup(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             sys.exit(1)
+        except MemoryError:  # what no estimate foresaw: still one line, and no traceback
+            _fail(["out of memory: this machine cannot hold the arrays this spec needs; make its layers smaller"], 2)
         return rv if isinstance(rv, int) else 0
 
 
@@ -377,7 +379,7 @@ def sheet_command(net, lang, fmt, editions, engine, out, cache_dir, evidence):
 
     formats = build.parse_formats(fmt)
     chosen = build.parse_editions(editions)
-    build.check_request(lang, engine, out, cache_dir, evidence, formats, chosen)  # before the progress bar prints
+    build.check_request(lang, engine, out, cache_dir, evidence, formats, chosen, net)  # before the progress bar
     with click.progressbar(length=build.steps(formats, chosen, engine), label=f"corrige.{lang}", file=sys.stderr,
                            item_show_func=lambda s: s, show_eta=False) as bar:
         try:

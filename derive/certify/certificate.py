@@ -46,6 +46,7 @@ def run(spec, data: str = "shapeset", seed: int = 0, *, steps: int | None = None
     ``derivations`` replaces the ones derived from the spec (to show that wrong ones fail);
     ``exhaustive=False`` samples 4096 coordinates per tensor; ``progress(phase)`` hears each phase.
     """
+    check_memory(spec)
     say = progress or (lambda phase: None)
     say("forward pass on the pairs")
     ctx = tensors.Context(spec, data, seed)
@@ -88,6 +89,19 @@ def run(spec, data: str = "shapeset", seed: int = 0, *, steps: int | None = None
         "tensors": records, "evidence": [e.as_dict() for e in found], "cases": cases, "training": replay,
         "kl": penalty, "autograd": twin is not None, "failures": failures,
     })
+
+
+def check_memory(spec) -> None:
+    """Refuse, before any work, a certificate this machine cannot hold (one line, a DeriveError)."""
+    from derive.runtime import tuning
+    from derive.shapes import count, working_set
+
+    h, w, c = spec.input
+    pairs = tensors.SAME + tensors.INSIDE + tensors.OUTSIDE
+    top = sum(x.params for x in count(spec)[-2:])  # the finite differences move each of them, on every pair
+    need = (2 * working_set(spec, 2 * pairs, 8, copies=6) + 8 * tensors.POOL * h * w * c  # float64; the torch twin
+            + 3 * 8 * pairs * top * (1 if spec.shared_weights else 2))
+    tuning.check_memory(need, "the certificate of this spec")
 
 
 REPORT_FIELDS = ("ok", "spec", "shared_weights", "prelu", "data", "seed", "pairs", "upper_scale", "hinge_cases",

@@ -258,6 +258,7 @@ def session(spec, data_source="shapeset", *, images: int = 5000, steps: int = 30
 
     if log is not None:
         check_log(log)
+    check_memory(spec, images, batch)
     source = data.parse_data(data_source)
     options = {}
     if optimizer_name == "alexnet":
@@ -273,6 +274,17 @@ def session(spec, data_source="shapeset", *, images: int = 5000, steps: int = 30
     if log is not None:
         write_json(log, record)
     return Session(record, log_file=None if log is None else str(log))
+
+
+def check_memory(spec, images: int, batch: int) -> None:
+    """Refuse, before any work, a training run this machine cannot hold (one line, a DeriveError)."""
+    from derive.runtime import tuning
+    from derive.shapes import working_set
+
+    h, w, c = spec.input
+    data = 4 * 2 * (images + min(images, 2000)) * h * w * c  # float32 images, standardised copies too
+    step = max(working_set(spec, batch, 4), working_set(spec, 256, 4, backward=False))  # a step, a chunk of D
+    tuning.check_memory(data + step, f"training {batch} pairs a step on {images} images")
 
 
 def check_log(path) -> None:

@@ -202,6 +202,7 @@ def run_all(names=None, *, spec=None, seed: int = 0, quick: bool = False, data: 
     jobs = [plan(name, spec, seed, quick, data, cache_dir) for name in dict.fromkeys(names)]
     root = Path(cache_dir) if cache_dir is not None else cache.DEFAULT_DIR
     cache.check_folder(root)
+    check_memory(jobs)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -240,6 +241,28 @@ class Results(list):
             lines += [f"{r.name} ({r.question}): {r.summary()}", f"  numbers: {r.directory / cache.RECORD}"]
             lines += [f"  figure:  {path}" for path in r.figures]
         return "\n".join(lines) + "\n"
+
+
+def check_memory(jobs) -> None:
+    """Refuse, before any work, experiments on a network this machine cannot hold (one line, a DeriveError).
+
+    Those that train the spec's network draw their images and run batches of 32 pairs and chunks of 256
+    images, float32 (a worker each, at most two at once).
+    """
+    from derive.runtime import tuning
+    from derive.shapes import working_set
+
+    need = 0
+    for job in jobs:
+        if job.spec is None:
+            continue
+        sizes = _module(job.name).SIZES["quick" if job.quick else "full"]
+        h, w, c = job.spec.input
+        data = 4 * 2 * (sizes.get("train_images", 0) + sizes.get("test_images", 0)) * h * w * c
+        step = max(working_set(job.spec, 32, 4), working_set(job.spec, 256, 4, backward=False))
+        need = max(need, data + 3 * step)  # the runs of one experiment keep up to three networks
+    if need:
+        tuning.check_memory(2 * need, "the experiments on this spec")
 
 
 def cache_key(name: str, spec, source, seed: int, quick: bool) -> str:

@@ -16,7 +16,7 @@ from derive.errors import DeriveError, printable, quote
 from derive.runtime import cache, output
 from derive.sheet import render, units
 from derive.sheet.claims import Claim
-from derive.sheet.inputs import Inputs
+from derive.sheet.inputs import SEED, Inputs
 
 FORMATS = ("md", "tex", "typ", "pdf")
 EDITIONS = ("student", "teacher")
@@ -100,9 +100,9 @@ def outputs(lang: str, formats, editions=EDITIONS) -> list[str]:
     return [CLAIMS_FILE] + [f"{STEMS[e]}.{lang}.{fmt}" for e in editions for fmt in FORMATS if fmt in formats]
 
 
-def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None, formats=None, editions=EDITIONS
-                  ) -> None:
-    """Refuse, before any work, a language, engine, tool or folder the sheet cannot use (a DeriveError)."""
+def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None, formats=None, editions=EDITIONS,
+                  spec=None) -> None:
+    """Refuse, before any work, a language, engine, tool, folder or network the sheet cannot use (a DeriveError)."""
     if lang not in units.LANGS:
         raise DeriveError(f"unknown language {quote(lang)} (expected one of {', '.join(units.LANGS)})")
     if engine not in render.ENGINES:
@@ -120,6 +120,17 @@ def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None, fo
         output.check_targets(Path(out), outputs(lang, formats, editions), folders=("figures",))
     if evidence is not None:
         _check_evidence(Path(evidence), Path(out), Path(cache_dir) if cache_dir is not None else cache.DEFAULT_DIR)
+    if spec is not None:
+        check_memory(spec)
+
+
+def check_memory(spec) -> None:
+    """Refuse a spec whose experiments or certificates this machine cannot hold (before any work)."""
+    from derive.certify import certificate
+    from derive.experiments import NAMES, runner
+
+    certificate.check_memory(spec)
+    runner.check_memory([runner.plan(name, spec=spec, seed=SEED) for name in NAMES])
 
 
 EVIDENCE_KINDS = ("certificate", "experiments")
@@ -157,7 +168,7 @@ def build(spec, lang: str = "fr", formats=("md", "tex", "pdf"), engine: str = "t
     from derive.runtime.workers import Pool, default_count
     from derive.sheet import document
 
-    check_request(lang, engine, out, cache_dir, evidence, formats, editions)
+    check_request(lang, engine, out, cache_dir, evidence, formats, editions, spec)
     out = Path(out)
     with output.staging(out, ".derive-sheet-") as tmp:
         workers = default_count() if workers is None else workers
