@@ -102,9 +102,19 @@ def load(path: str | Path | None) -> Spec:
 
 
 def read_text_file(path: Path, what: str, limit: int) -> str:
-    """The UTF-8 text of a regular file of at most ``limit`` bytes; a FIFO, a device or a folder is refused.
+    """The UTF-8 text of a regular file of at most ``limit`` bytes (see :func:`read_file`)."""
+    data = read_file(path, what, limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DeriveError(f"{printable(str(path))}: not a UTF-8 text file") from None
 
-    The file is opened without blocking (a FIFO with no writer would wait forever), then checked.
+
+def read_file(path: Path, what: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; a FIFO, a device or a folder is refused.
+
+    The file is opened without blocking (a FIFO with no writer would wait forever), then checked;
+    every problem is a DeriveError naming the file as ``what``.
     """
     where = printable(str(path))
     try:
@@ -131,10 +141,7 @@ def read_text_file(path: Path, what: str, limit: int) -> str:
         os.close(fd)
     if len(data) > limit:
         raise DeriveError(f"{where}: larger than the {limit} bytes a {what} may have")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DeriveError(f"{where}: not a UTF-8 text file") from None
+    return data
 
 
 def parse(text: str, source: str = "<spec>") -> Spec:

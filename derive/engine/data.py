@@ -12,9 +12,8 @@ A data source, as the command line names it (``shapeset`` or ``cifar10:PATH``), 
 
 from __future__ import annotations
 
-import os
+import io
 import pickle
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,11 +139,6 @@ TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 MAX_BATCH_BYTES = 2**28  # a CIFAR-10 batch holds 10,000 images in 31 MB
 
 
-def _nonblocking(path, flags):
-    """Open without blocking: a FIFO with no writer would wait forever before it can be refused."""
-    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
-
-
 class _BatchUnpickler(pickle.Unpickler):
     """Unpickles plain data and NumPy arrays only, so a hostile file cannot run code."""
 
@@ -177,22 +171,13 @@ def load_cifar10(path, *, split: str = "train"):
 
 
 def _read_batch(path: Path):
+    from derive.spec import read_file
+
+    raw = read_file(path, "CIFAR-10 batch", MAX_BATCH_BYTES)  # a regular file of bounded size
     try:
-        with open(path, "rb", opener=_nonblocking) as f:
-            info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise DeriveError(f"{printable(str(path))}: not a regular file (a CIFAR-10 batch is a file, "
-                                  "not a pipe or a device)")
-            if info.st_size > MAX_BATCH_BYTES:
-                raise DeriveError(f"{printable(str(path))}: {info.st_size} bytes, more than a CIFAR-10 batch "
-                                  f"({MAX_BATCH_BYTES} at most)")
-            batch = _BatchUnpickler(f, encoding="bytes").load()
-    except OSError as exc:
-        raise DeriveError(f"{path}: cannot read the CIFAR-10 batch ({exc.strerror})") from None
-    except DeriveError:
-        raise
+        batch = _BatchUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except Exception as exc:  # any unpickling failure means the file is not a batch
-        raise DeriveError(f"{path}: not a CIFAR-10 python batch (cannot unpickle: {exc})") from None
+        raise DeriveError(f"{printable(str(path))}: not a CIFAR-10 python batch (cannot unpickle: {exc})") from None
     if not isinstance(batch, dict):
         raise DeriveError(f"{path}: not a CIFAR-10 python batch (expected a dict, got {type(batch).__name__})")
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
