@@ -450,8 +450,7 @@ def train_command(net, data, images, steps, batch, lr, opt_name, momentum, weigh
     """
     from derive.engine import train
 
-    if log_path:
-        train.check_log(log_path)  # before the progress bar and the training
+    train.check(net, data, images, batch, log_path)  # before the progress bar and the training
     with click.progressbar(length=steps, label="training", file=sys.stderr, hidden=not sys.stderr.isatty(),
                            item_show_func=lambda e: e and f"loss {e['loss']:.4f}") as bar:
         run = train.session(net, data, images=images, steps=steps, batch=batch, lr=lr, optimizer_name=opt_name,

@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 
 from derive.certify import formulas, kl, tensors, training
+from derive.engine import data as datasets
 from derive.runtime import cache
 from derive.symbolic import derivation
+from derive.symbolic import graph as graphs
 
 
 def torch_twin():
@@ -46,6 +48,8 @@ def run(spec, data: str = "shapeset", seed: int = 0, *, steps: int | None = None
     ``derivations`` replaces the ones derived from the spec (to show that wrong ones fail);
     ``exhaustive=False`` samples 4096 coordinates per tensor; ``progress(phase)`` hears each phase.
     """
+    graphs.top(spec)  # two dense layers at the top, and images the spec can take, before any phase is told
+    datasets.check_shape(data, spec.input)
     check_memory(spec)
     say = progress or (lambda phase: None)
     say("forward pass on the pairs")

@@ -240,6 +240,19 @@ def parse_data(text) -> DataSource:
     return DataSource("cifar10", path)
 
 
+def check_shape(source, shape) -> None:
+    """Refuse a spec's input that a source cannot give: Shapeset draws square images of side 8 or more,
+    grey or colour; CIFAR-10 holds 32x32x3 images."""
+    source = parse_data(source)
+    h, w, c = shape
+    if source.kind == "shapeset" and (h != w or c not in (1, 3) or h < 8):
+        raise DeriveError(f"the Shapeset generator draws square grey or colour images of side 8 or more, "
+                          f"not {h}x{w}x{c} (the spec's input)")
+    if source.kind == "cifar10" and (h, w, c) != (32, 32, 3):
+        raise DeriveError(f"{printable(str(source.path))}: CIFAR-10 images are 32x32x3, the spec's input is "
+                          f"{h}x{w}x{c}")
+
+
 def labelled_images(source, n: int, seed: int, split: str = "train", shape=(32, 32, 3), at_most: bool = False):
     """``n`` images of ``shape`` (H, W, C) with labels from a source: generated, or n drawn from CIFAR-10.
 
@@ -251,14 +264,10 @@ def labelled_images(source, n: int, seed: int, split: str = "train", shape=(32, 
     source = parse_data(source)
     if split not in ("train", "test"):
         raise DeriveError(f"unknown split '{split}' (expected train or test)")
+    check_shape(source, shape)
     h, w, c = shape
     if source.kind == "shapeset":
-        if h != w or c not in (1, 3) or h < 8:
-            raise DeriveError(f"the Shapeset generator draws square grey or colour images of side 8 or more, "
-                              f"not {h}x{w}x{c} (the spec's input)")
         return shapeset(n, seed=seed + (TEST_SEED_OFFSET if split == "test" else 0), size=h, color=c == 3)
-    if (h, w, c) != (32, 32, 3):
-        raise DeriveError(f"{source.path}: CIFAR-10 images are 32x32x3, the spec's input is {h}x{w}x{c}")
     x, y = load_cifar10(source.path, split=split)
     if len(x) < n and at_most:
         n = len(x)

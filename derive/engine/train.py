@@ -256,9 +256,7 @@ def session(spec, data_source="shapeset", *, images: int = 5000, steps: int = 30
     """Train the network of a spec on pairs from a data source and verify it; ``log``: write the record there."""
     from derive.engine.network import Network
 
-    if log is not None:
-        check_log(log)
-    check_memory(spec, images, batch)
+    check(spec, data_source, images, batch, log)
     source = data.parse_data(data_source)
     options = {}
     if optimizer_name == "alexnet":
@@ -274,6 +272,14 @@ def session(spec, data_source="shapeset", *, images: int = 5000, steps: int = 30
     if log is not None:
         write_json(log, record)
     return Session(record, log_file=None if log is None else str(log))
+
+
+def check(spec, data_source="shapeset", images: int = 5000, batch: int = 32, log=None) -> None:
+    """Refuse, before any work, a training run that cannot be done: a log path, the data, the memory."""
+    if log is not None:
+        check_log(log)
+    data.check_shape(data_source, spec.input)
+    check_memory(spec, images, batch)
 
 
 def check_memory(spec, images: int, batch: int) -> None:

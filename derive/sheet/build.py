@@ -12,11 +12,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from derive.engine import data
 from derive.errors import DeriveError, printable, quote
 from derive.runtime import cache, output
 from derive.sheet import render, units
 from derive.sheet.claims import Claim
 from derive.sheet.inputs import SEED, Inputs
+from derive.symbolic import graph
 
 FORMATS = ("md", "tex", "typ", "pdf")
 EDITIONS = ("student", "teacher")
@@ -121,6 +123,8 @@ def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None, fo
     if evidence is not None:
         _check_evidence(Path(evidence), Path(out), Path(cache_dir) if cache_dir is not None else cache.DEFAULT_DIR)
     if spec is not None:
+        graph.top(spec)  # the derivations need two dense layers at the top
+        data.check_shape("shapeset", spec.input)  # what the certificate and the experiments are run on
         check_memory(spec)
 
 

@@ -140,3 +140,16 @@ def test_the_temporary_folder_lives_inside_an_existing_out(tmp_path, monkeypatch
     with pytest.raises(build.BuildFailed):
         build.build(None, "fr", ("md",), "typst", out, cache_dir=tmp_path / "c", workers=0)
     assert seen == [out.resolve()] and list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ('input = [8, 8, 1]\n[[layer]]\nname = "A"\ntype = "dense"\nunits = 2\nactivation = "relu"\n',
+     "two dense layers at the top"),
+    ('input = [8, 16, 1]\n[[layer]]\nname = "A"\ntype = "dense"\nunits = 2\nactivation = "relu"\n'
+     '[[layer]]\nname = "B"\ntype = "dense"\nunits = 2\nactivation = "linear"\n', "Shapeset generator"),
+])
+def test_a_spec_the_sheet_cannot_use_is_one_line_without_the_progress_label(tmp_path, text, message):
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    line = _refused(["--spec", str(path), "--out", str(tmp_path / "o"), "--cache", str(tmp_path / "c")])
+    assert message in line
