@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, printable
 
 DEFAULT_DIR = Path(".derive-cache")
 RECORD = "result.json"
@@ -255,8 +255,10 @@ def export(entries, target: Path) -> None:
 def check_folder(path: str | Path) -> None:
     """Refuse, before any long computation, a folder that is a file or lies under a file or a read-only folder."""
     path = Path(path)
+    if os.path.lexists(path) and not path.exists():
+        raise DeriveError(f"{printable(path)}: a symbolic link to nothing (or to itself), not a folder")
     if path.exists() and not path.is_dir():
-        raise DeriveError(f"{path}: exists and is not a folder")
+        raise DeriveError(f"{printable(path)}: exists and is not a folder")
     existing = next(p for p in (path, *path.absolute().parents) if p.exists())
     if not existing.is_dir():
         raise DeriveError(f"{path}: cannot be a folder, {existing} is a file")

@@ -143,14 +143,20 @@ EVIDENCE_KINDS = ("certificate", "experiments")
 def _check_evidence(evidence: Path, out: Path, cache_dir: Path) -> None:
     """Refuse an evidence folder that holds other things, holds the sheet, or is (in) the cache."""
     where = printable(evidence)
-    ev = evidence.resolve()
-    for other, what in ((out.resolve(), "the output folder (--out)"), (cache_dir.resolve(), "the cache (--cache)")):
+    try:
+        ev, places = evidence.resolve(), ((out.resolve(), "the output folder (--out)"),
+                                          (cache_dir.resolve(), "the cache (--cache)"))
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise DeriveError(f"{where}: cannot tell where the folders lie ({exc})") from None
+    for other, what in places:
         if ev == other or ev in other.parents:
             raise DeriveError(f"{where}: is or holds {what}; give the evidence a folder of its own")
         if other in ev.parents and what.startswith("the cache"):
             raise DeriveError(f"{where}: lies inside {what}; give the evidence a folder of its own")
     if ev.is_dir():
-        strays = sorted(p.name for p in ev.iterdir() if p.name not in EVIDENCE_KINDS or not p.is_dir())
+        # hidden entries (a temporary folder, .git) are left alone: nothing in the folder is deleted
+        strays = sorted(p.name for p in ev.iterdir()
+                        if not p.name.startswith(".") and (p.name not in EVIDENCE_KINDS or not p.is_dir()))
         if strays:
             raise DeriveError(f"{where}: not an evidence folder (it holds {', '.join(map(quote, strays[:3]))}); "
                               "give an empty folder or one written by --evidence")

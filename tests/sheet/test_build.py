@@ -153,3 +153,18 @@ def test_a_spec_the_sheet_cannot_use_is_one_line_without_the_progress_label(tmp_
     path.write_text(text)
     line = _refused(["--spec", str(path), "--out", str(tmp_path / "o"), "--cache", str(tmp_path / "c")])
     assert message in line
+
+
+@pytest.mark.parametrize("option", ["--out", "--cache", "--evidence"])
+def test_a_symlink_loop_or_a_dangling_link_is_one_line(tmp_path, option):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    args = {"--out": str(tmp_path / "o"), "--cache": str(tmp_path / "c"), option: str(loop)}
+    line = _refused([x for kv in args.items() for x in kv])
+    assert "symbolic link" in line
+
+
+def test_hidden_entries_do_not_make_a_folder_unfit_for_evidence(tmp_path):
+    ev = tmp_path / "ev"
+    (ev / ".git").mkdir(parents=True)
+    build.check_request("fr", "typst", tmp_path / "o", tmp_path / "c", ev, ("md",))
