@@ -13,12 +13,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sympy as sp
+from sympy.concrete import expr_with_limits as _expr_with_limits
 
 from derive.errors import DeriveError, quote
 from derive.symbolic import graph as graphs
 from derive.symbolic import rules as rulebook
 
 EPS = sp.Symbol("epsilon", positive=True)
+
+
+def _scoped_fold(expr, evaluate=True):
+    """SymPy's piecewise_fold, except that a sum inside ``expr`` keeps its Piecewise inside it.
+
+    Building Σ_j (…·Σ_k relu'(o_k)…) folds every Piecewise of the body outward, the one under Σ_k
+    too: its condition o_k > 0 would then stand outside the sum that binds k (a scalar PReLU slope
+    under a ReLU layer gave a formula with a free k). The inner sums are set aside while folding.
+    """
+    inner = {s: sp.Dummy("sum") for s in expr.atoms(sp.Sum) if s.has(sp.Piecewise)} if isinstance(expr, sp.Basic) \
+        else {}
+    folded = _piecewise_fold(expr.xreplace(inner) if inner else expr, evaluate)
+    return folded.xreplace({v: k for k, v in inner.items()}) if inner else folded
+
+
+_piecewise_fold = _expr_with_limits.piecewise_fold
+_expr_with_limits.piecewise_fold = _scoped_fold  # what Sum() calls on its body
 EPS0 = sp.Symbol("epsilon", nonnegative=True)
 
 

@@ -209,3 +209,19 @@ def test_a_top_layer_named_like_a_derivation_keeps_its_own_gradient(upper):
     assert [x.kind for x in report.derive_all(net)] == ["upper", "lower", "prelu", "kl"]
     data = report.gradients(net).data()
     assert list(data) == ["L6", "L5", "prelu", "kl"] and data["L6"]["layer"] == upper
+
+
+def test_a_scalar_slope_under_a_relu_layer_keeps_each_condition_inside_its_sum():
+    """SymPy's Sum folds the body's Piecewise outward; relu'(o_k) must stay under the sum over k."""
+    from derive.certify import certificate
+
+    net = spec.parse('input = [8, 8, 1]\nprelu = "scalar"\n[[layer]]\nname = "A"\ntype = "dense"\nunits = 3\n'
+                     'activation = "tanh"\n[[layer]]\nname = "B"\ntype = "dense"\nunits = 2\nactivation = "prelu"\n'
+                     '[[layer]]\nname = "C"\ntype = "dense"\nunits = 2\nactivation = "relu"\n', "slope.toml")
+    for shared in (False, True):
+        d = derivation.derive(net, "prelu", shared)
+        for r in d.results:
+            free = r.expr.free_symbols & {graph.index(n) for n in graph.LOSS_INDICES}
+            assert not free, (r.param, sp.sstr(r.expr))  # a scalar slope: every index is summed over
+        report = certificate.run(net.with_options(shared=shared), seed=0, exhaustive=False, use_torch=False, steps=1)
+        assert report["failures"] == [], report["failures"]
