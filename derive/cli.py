@@ -22,6 +22,7 @@ from derive.errors import DeriveError
 from derive.version import __version__
 
 PRELU_CHOICES = ("scalar", "channel", "element")
+MAX_STEPS = 10**6  # days of training on this engine: more is a typing slip, not a run to wait for
 
 
 class Finite(click.FloatRange):
@@ -412,7 +413,8 @@ def _dropout_option(ctx, param, values):
 @data_option("Images: the Shapeset generator, or CIFAR-10 python batches in PATH (test_batch held out).")
 @click.option("--images", type=click.IntRange(min=2), default=5000, show_default=True,
               help="Training images (generated, or drawn from CIFAR-10's training batches).")
-@click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Training steps.")
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=300, show_default=True,
+              help=f"Training steps (at most {MAX_STEPS:,}).")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Pairs per step.")
 @click.option("--lr", type=Finite(min=0, min_open=True), default=0.01, show_default=True,
               help="Learning rate ε.")

@@ -129,3 +129,8 @@ def test_training_options_refuse_nan_and_infinity(option, value):
     assert r.exit_code == 2, r.output
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and ("finite" in lines[0] or "range" in lines[0]), r.output
+
+
+def test_a_training_run_of_absurd_length_is_refused_at_once():
+    r = run("train", "--steps", str(10**30))
+    assert r.exit_code == 2 and "--steps" in r.output and len(r.output.strip().splitlines()) == 1
