@@ -66,6 +66,9 @@ class DeriveGroup(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             sys.exit(1)
+        except OSError as exc:  # a path the system refuses (name too long, I/O error): still one line
+            where = f"{errors.printable(exc.filename)}: " if exc.filename is not None else ""
+            _fail([f"{where}{exc.strerror or exc}"], 2)
         except MemoryError:  # what no estimate foresaw: still one line, and no traceback
             _fail(["out of memory: this machine cannot hold the arrays this spec needs; make its layers smaller"], 2)
         return rv if isinstance(rv, int) else 0
@@ -467,7 +470,8 @@ def train_command(net, data, images, steps, batch, lr, opt_name, momentum, weigh
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Pairs per step.")
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True,
               help="Timed steps per engine (alternating); the best is kept.")
-@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Threads for each engine.")
+@click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Threads for each engine (at most 64, as OpenBLAS allows).")
 @click.option("--no-torch", is_flag=True, help="Time this engine only.")
 @click.option("--blas-kernels", type=click.Choice(("cpu", "environment")), default="cpu", show_default=True,
               help="OpenBLAS kernels for the CPU's instruction set (AVX-512 where it has it, as PyTorch uses), "

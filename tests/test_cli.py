@@ -134,3 +134,19 @@ def test_training_options_refuse_nan_and_infinity(option, value):
 def test_a_training_run_of_absurd_length_is_refused_at_once():
     r = run("train", "--steps", str(10**30))
     assert r.exit_code == 2 and "--steps" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", ["--spec", "--data", "--log", "--out", "--cache", "--evidence"])
+def test_a_path_too_long_for_the_system_is_one_line(option):
+    long = "x" * 5000
+    args = {"--data": ["train", "--data", f"cifar10:{long}"], "--log": ["train", "--log", long],
+            "--spec": ["count-params", "--spec", long]}.get(option, ["sheet", "--format", "md", option, long])
+    r = run(*args)
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("derive: error: "), r.output[-500:]
+    assert len(lines[0]) < 1200
+
+
+def test_a_last_step_that_overflows_is_divergence_not_a_nan_report():
+    r = run("train", "--steps", "1", "--images", "20", "--lr", "1e308")
+    assert r.exit_code == 2 and "training diverged" in r.output and "nan" not in r.output.split("error:")[0]

@@ -108,6 +108,10 @@ def train(net, images, labels, *, steps: int, batch: int, opt, same_share: float
         log.append(entry)
         if callback is not None:
             callback(entry)
+    broken = sorted(k for k, p in net.params.items() if not np.isfinite(p).all())
+    if broken:  # the last step's update overflowed: no loss shows it, the verification would be all NaN
+        raise DeriveError(f"step {steps - 1}: the parameters {', '.join(broken[:3])} are no longer finite "
+                          "(training diverged); lower the learning rate")
     return log
 
 
@@ -208,6 +212,12 @@ def _log_target(path) -> str:
     """The file a log path names, symlinks followed; a DeriveError for anything but a (new) regular file."""
     shown = printable(os.fspath(path))
     target = os.path.realpath(os.fspath(path))
+    try:
+        os.stat(target)
+    except FileNotFoundError:
+        pass  # a new file
+    except OSError as exc:  # a name too long, a loop: what the rename at the end would meet
+        raise DeriveError(f"{shown}: cannot write the log ({exc.strerror})") from None
     if os.path.isdir(target):
         raise DeriveError(f"{shown}: cannot write the log (it is a folder)")
     if os.path.lexists(target) and not os.path.isfile(target):
@@ -245,7 +255,7 @@ class Session(dict):
                  f"at D < {held['threshold']:.4g} (threshold fitted on training pairs)",
                  f"mean D: same label {held['mean_D_same']:.4g}, different labels {held['mean_D_different']:.4g}"]
         if self.get("log_file"):
-            lines.append(f"log: {self['log_file']}")
+            lines.append(f"log: {printable(self['log_file'])}")
         return "\n".join(lines) + "\n"
 
 
