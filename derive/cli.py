@@ -9,15 +9,31 @@ Bad input raises DeriveError, which becomes one line on stderr and exit status 2
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
+import signal
 import sys
 
 import click
 
+from derive import errors
 from derive.errors import DeriveError
 from derive.version import __version__
 
 PRELU_CHOICES = ("scalar", "channel", "element")
+MAX_STEPS = 10**6  # days of training on this engine: more is a typing slip, not a run to wait for
+
+
+class Finite(click.FloatRange):
+    """A float range that also refuses NaN and the infinities (which compare false with every bound)."""
+
+    def convert(self, value, param, ctx):
+        """The number, or a usage error when it is not finite or out of range."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{errors.quote(value)} is not a finite number", param, ctx)
+        return number
 
 
 class DeriveGroup(click.Group):
@@ -27,6 +43,13 @@ class DeriveGroup(click.Group):
         """Run the command; bad input exits with status 2 and one line per problem, no traceback."""
         raw = sys.argv[1:] if args is None else list(args)
         _tune(raw)
+        with _signals_stop() as stopped:
+            code = self._run(raw, prog_name, complete_var, stopped, **extra)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _run(self, raw, prog_name, complete_var, stopped, **extra) -> int:
         try:
             rv = super().main(raw, prog_name or "derive", complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
@@ -37,14 +60,18 @@ class DeriveGroup(click.Group):
         except click.ClickException as exc:
             _fail([exc.format_message()], exc.exit_code)
         except click.Abort:
+            if stopped:  # SIGTERM or SIGHUP: the same clean stop as Ctrl-C, with the signal's exit status
+                _fail([f"interrupted ({signal.Signals(stopped[0]).name})"], 128 + stopped[0])
             _fail(["interrupted"], 130)
         except BrokenPipeError:
             sys.stderr.close()
             sys.exit(1)
-        code = rv if isinstance(rv, int) else 0
-        if standalone_mode:
-            sys.exit(code)
-        return code
+        except OSError as exc:  # a path the system refuses (name too long, I/O error): still one line
+            where = f"{errors.printable(exc.filename)}: " if exc.filename is not None else ""
+            _fail([f"{where}{exc.strerror or exc}"], 2)
+        except MemoryError:  # what no estimate foresaw: still one line, and no traceback
+            _fail(["out of memory: this machine cannot hold the arrays this spec needs; make its layers smaller"], 2)
+        return rv if isinstance(rv, int) else 0
 
 
 def _tune(args) -> None:
@@ -59,8 +86,36 @@ def _tune(args) -> None:
     tuning.for_speed(override=bench and "environment" not in args)
 
 
+@contextlib.contextmanager
+def _signals_stop():
+    """SIGTERM and SIGHUP stop a command as Ctrl-C does (KeyboardInterrupt), so that every clean-up runs.
+
+    Yields the list that receives the signal's number; further signals are ignored while cleaning up.
+    The handlers are those of the command only: the previous ones come back when it ends.
+    """
+    received, saved = [], {}
+
+    def stop(signum, frame):
+        if not received:
+            received.append(signum)
+            raise KeyboardInterrupt
+
+    try:
+        for name in ("SIGTERM", "SIGHUP"):
+            number = getattr(signal, name, None)
+            if number is not None and signal.getsignal(number) == signal.SIG_DFL:  # nohup's SIG_IGN stays
+                saved[number] = signal.signal(number, stop)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        pass
+    try:
+        yield received
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
 def _fail(lines, code: int):
-    for line in lines:
+    for line in errors.lines(lines):
         click.echo(f"derive: error: {line}", err=True)
     sys.exit(code)
 
@@ -328,14 +383,14 @@ def sheet_command(net, lang, fmt, editions, engine, out, cache_dir, evidence):
 
     formats = build.parse_formats(fmt)
     chosen = build.parse_editions(editions)
-    build.check_request(lang, engine, out, cache_dir, evidence)  # before the progress bar prints its label
+    build.check_request(lang, engine, out, cache_dir, evidence, formats, chosen, net)  # before the progress bar
     with click.progressbar(length=build.steps(formats, chosen, engine), label=f"corrige.{lang}", file=sys.stderr,
                            item_show_func=lambda s: s, show_eta=False) as bar:
         try:
             written = build.build(net, lang, formats, engine, out, progress=lambda label: bar.update(1, label),
                                   cache_dir=cache_dir, evidence=evidence, editions=chosen)
         except build.BuildFailed as exc:
-            click.echo(f"derive: sheet not written: {exc}", err=True)
+            click.echo(f"derive: sheet not written: {'; '.join(errors.lines([str(exc)]))}", err=True)
             return 1
     click.echo(written.render(), nl=False)
 
@@ -349,8 +404,10 @@ def _dropout_option(ctx, param, values):
             rates[name.strip()] = float(rate)
         except ValueError:
             sep = ""
+        if sep and not math.isfinite(rates[name.strip()]):
+            raise click.BadParameter(f"the rate of {errors.quote(name.strip())} is not a finite number", ctx, param)
         if not sep or not name.strip():
-            raise click.BadParameter(f"expected LAYER=RATE (e.g. L5=0.5), got '{text}'", ctx, param)
+            raise click.BadParameter(f"expected LAYER=RATE (e.g. L5=0.5), got {errors.quote(text)}", ctx, param)
     return rates
 
 
@@ -359,21 +416,22 @@ def _dropout_option(ctx, param, values):
 @data_option("Images: the Shapeset generator, or CIFAR-10 python batches in PATH (test_batch held out).")
 @click.option("--images", type=click.IntRange(min=2), default=5000, show_default=True,
               help="Training images (generated, or drawn from CIFAR-10's training batches).")
-@click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Training steps.")
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=300, show_default=True,
+              help=f"Training steps (at most {MAX_STEPS:,}).")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Pairs per step.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
+@click.option("--lr", type=Finite(min=0, min_open=True), default=0.01, show_default=True,
               help="Learning rate ε.")
 @click.option("--optimizer", "opt_name", type=click.Choice(("sgd", "alexnet")), default="sgd", show_default=True,
               help="Plain SGD, or AlexNet's momentum with weight decay (the exam's Figure 2).")
-@click.option("--momentum", type=click.FloatRange(0, 1), default=0.9, show_default=True, help="AlexNet: μ.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0005, show_default=True, help="AlexNet: λ.")
+@click.option("--momentum", type=Finite(0, 1), default=0.9, show_default=True, help="AlexNet: μ.")
+@click.option("--weight-decay", type=Finite(min=0), default=0.0005, show_default=True, help="AlexNet: λ.")
 @click.option("--decay", type=click.Choice(("weights", "all")), default="weights", show_default=True,
               help="AlexNet: decay the weights W only, or biases and PReLU slopes too.")
 @click.option("--init", type=click.Choice(("default", "glorot_standard", "glorot_normalized", "he")),
               default="glorot_normalized", show_default=True, help="Initialisation of the weights.")
 @click.option("--dropout", multiple=True, callback=_dropout_option, metavar="LAYER=RATE",
               help="Dropout on a layer of both branches (repeatable), e.g. --dropout L5=0.5.")
-@click.option("--same-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+@click.option("--same-share", type=Finite(0, 1), default=0.5, show_default=True,
               help="Share of same-label pairs (l = 0) in each batch.")
 @seed_option
 @click.option("--standardise/--raw", default=True, show_default=True,
@@ -397,8 +455,7 @@ def train_command(net, data, images, steps, batch, lr, opt_name, momentum, weigh
     """
     from derive.engine import train
 
-    if log_path:
-        train.check_log(log_path)  # before the progress bar and the training
+    train.check(net, data, images, batch, log_path)  # before the progress bar and the training
     with click.progressbar(length=steps, label="training", file=sys.stderr, hidden=not sys.stderr.isatty(),
                            item_show_func=lambda e: e and f"loss {e['loss']:.4f}") as bar:
         run = train.session(net, data, images=images, steps=steps, batch=batch, lr=lr, optimizer_name=opt_name,
@@ -413,7 +470,8 @@ def train_command(net, data, images, steps, batch, lr, opt_name, momentum, weigh
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Pairs per step.")
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True,
               help="Timed steps per engine (alternating); the best is kept.")
-@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Threads for each engine.")
+@click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Threads for each engine (at most 64, as OpenBLAS allows).")
 @click.option("--no-torch", is_flag=True, help="Time this engine only.")
 @click.option("--blas-kernels", type=click.Choice(("cpu", "environment")), default="cpu", show_default=True,
               help="OpenBLAS kernels for the CPU's instruction set (AVX-512 where it has it, as PyTorch uses), "

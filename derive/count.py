@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from derive.prose import tex_escape
+from derive.errors import printable
+from derive.prose import md_escape, tex_escape
 from derive.shapes import PRELU_CONVENTIONS, count, total_params
 
 FORMATS = ("text", "markdown", "latex", "json")
@@ -113,9 +114,9 @@ def _markdown(data: dict) -> str:
         return "| " + " | ".join(cells) + " |"
 
     align = ["---", "---", "---", "---", "--:", "--:", "--:", "--:", "--:", "---"]
-    out = [f"**{_heading(data)}**", "", row(COLUMNS), row(align)]
-    out += [row(r[:-1] + (f"${_tex_formula(r[-1])}$",)) for r in _rows(data)]
-    out += [""] + [f"- {f}" for f in _footer(data)]
+    out = [f"**{md_escape(_heading(data))}**", "", row(COLUMNS), row(align)]
+    out += [row(tuple(map(md_escape, r[:-1])) + (f"${_tex_formula(r[-1])}$",)) for r in _rows(data)]
+    out += [""] + [f"- {md_escape(f)}" for f in _footer(data)]
     out += ["", "| total | " + " | ".join(f"prelu = {p}" for p in PRELU_CONVENTIONS) + " |",
             "|---|" + "--:|" * len(PRELU_CONVENTIONS)]
     out += [f"| {label} | " + " | ".join(str(r[p]) for p in PRELU_CONVENTIONS) + " |"
@@ -124,7 +125,7 @@ def _markdown(data: dict) -> str:
 
 
 def _latex(data: dict) -> str:
-    out = [r"\begin{tabular}{lllrrrrrrl}", r"\hline",
+    out = [f"% {printable(_heading(data))}", r"\begin{tabular}{lllrrrrrrl}", r"\hline",
            " & ".join(COLUMNS) + r" \\", r"\hline"]
     for r in _rows(data):
         cells = [tex_escape(x) for x in r[:-1]] + [f"${_tex_formula(r[-1])}$"]

@@ -7,6 +7,10 @@ point and groups with commas.
 
 from __future__ import annotations
 
+import re
+
+from derive.errors import printable
+
 LANGS = ("fr", "en")
 
 
@@ -88,15 +92,75 @@ def listing(items, lang: str = "en") -> str:
     return ", ".join(items[:-1]) + (" et " if lang == "fr" else " and ") + items[-1]
 
 
+# --- escapes: one per target, for any text the user controls (a spec's path, a layer's name) --------------
+# Each first writes control characters as escapes (errors.printable): a newline must not end a table
+# cell, a paragraph or a comment, and an ESC must not reach a terminal.
+
 TEX_SPECIALS = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
-                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "`": r"\textasciigrave{}"}  # a backtick would print as an opening quote
+# What Markdown reads inside a line (pandoc's extensions included: $math$, ^super^, ~sub~, @cite, {attr});
+# a line's start never comes from user text, which holds no newline once printable.
+MD_PUNCTUATION = set("\\`*_[]<>!$^~|#&{}@")
+TYP_SPECIALS = set("\\#*_`$<>@[]=-+/~'\"")
+PLAIN_LABEL = re.compile(r"[A-Za-z0-9]*")
 
 
 def tex_escape(text: str) -> str:
-    """Plain text made safe for LaTeX."""
-    return "".join(TEX_SPECIALS.get(ch, ch) for ch in str(text))
+    """Plain text made safe for LaTeX's text mode: every special character written as a command.
+
+    >>> tex_escape("a_b `x` \\input{/etc/passwd}")
+    'a\\_b `x` \\textbackslash{}input\\{/etc/passwd\\}'
+    """
+    return "".join(TEX_SPECIALS.get(ch, ch) for ch in printable(text))
 
 
 def typ_escape(text: str) -> str:
-    """Plain text made safe for Typst markup."""
-    return "".join("\\" + ch if ch in "\\#*_`$<>@[]=-+/~'\"" else ch for ch in str(text))
+    """Plain text made safe for Typst markup (each markup character backslash-escaped)."""
+    return "".join("\\" + ch if ch in TYP_SPECIALS else ch for ch in printable(text))
+
+
+def typ_string(text: str) -> str:
+    """Text made safe inside a Typst string literal ("..."): backslashes and quotes escaped."""
+    return printable(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def md_escape(text: str) -> str:
+    """Plain text made safe inside a line of Markdown (pandoc's and GitHub's): its markup backslash-escaped."""
+    return "".join("\\" + ch if ch in MD_PUNCTUATION else ch for ch in printable(text))
+
+
+def md_code(text: str) -> str:
+    """Text as a Markdown code span, fenced by more backticks than it holds in a row (so it cannot close it).
+
+    >>> md_code("a`b")
+    '``a`b``'
+    """
+    text = printable(text)
+    if not text:
+        return "` `"
+    run = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (run + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def math_label(label: str) -> str:
+    """A label (a layer's name, or names joined by commas and primes) for LaTeX math, as in s^{(label)}.
+
+    Plain letters and digits stay as they are (s^{(56)}, s^{(F1)}); a part with '_' or '-' is set
+    upright with both escaped, so that it is neither a subscript nor a minus sign. The result also
+    reads right in MathJax, KaTeX, pandoc's Typst and matplotlib's mathtext.
+
+    >>> math_label("a_b,c'")
+    "\\mathrm{a\\_b},c'"
+    """
+    out = []
+    for part in re.split(r"([,'])", printable(label)):
+        if PLAIN_LABEL.fullmatch(part) or part in (",", "'"):
+            out.append(part)
+        else:
+            body = "".join({"_": r"\_", "-": r"\text{-}"}.get(ch, ch) if ch.isalnum() or ch in "_-" else "?"
+                           for ch in part)
+            out.append(rf"\mathrm{{{body}}}")
+    return "".join(out)

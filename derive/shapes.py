@@ -150,6 +150,28 @@ def total_params(spec: Spec, shared: bool | None = None, prelu: str | None = Non
     return branch_params(spec, prelu) * (1 if shared else 2)
 
 
+def working_set(spec: Spec, images: int, itemsize: int, *, backward: bool = True, copies: int = 4) -> int:
+    """Bytes the engine allocates to run ``images`` images through both branches (and back, with ``backward``).
+
+    An estimate from the shapes alone, to refuse before any work what no machine holds: the
+    parameters of both branches ``copies`` times (weights, gradients, velocities, a copy), and per
+    image what a layer keeps for the backward pass (its output, activation, im2col columns and
+    padded input) plus the largest transient of one layer (the gradients going back through it).
+    """
+    shapes = propagate(spec.input, spec.layers)
+    ins = [tuple(spec.input)] + shapes[:-1]
+    kept = transient = 0
+    for layer, i, o in zip(spec.layers, ins, shapes):
+        out = _prod(o)
+        cols = _prod(o[:2]) * layer.kernel[0] * layer.kernel[1] * i[2] if layer.type == "conv" else 0
+        padded = _prod(i) * 2 if layer.type == "conv" else 0
+        kept += 2 * out + cols + padded
+        transient = max(transient, 3 * out + 2 * cols + _prod(i))
+    params = sum(c.params for c in count(spec))
+    per_image = kept + (transient if backward else 0)
+    return itemsize * 2 * (copies * params + images * per_image)
+
+
 def _prod(shape) -> int:
     out = 1
     for n in shape:

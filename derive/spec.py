@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, printable, quote
 from derive.shapes import MAX_PARAMS, PRELU_CONVENTIONS, branch_params, propagate
 
 LAYER_TYPES = ("conv", "maxpool", "dense")
 ACTIVATIONS = ("relu", "prelu", "linear", "tanh", "sigmoid")
 PADDINGS = ("same", "valid")
 MAX_SIZE = 2**20
+MAX_SPEC_BYTES = 2**20   # a spec is a few dozen lines; a larger file is not one
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 
 TOP_FIELDS = {"input", "shared_weights", "prelu", "layer"}
@@ -95,17 +98,51 @@ def load(path: str | Path | None) -> Spec:
     if path is None:
         return default_spec()
     path = Path(path)
-    if path.is_dir():
-        raise DeriveError(f"{path}: is a directory, not a spec file")
+    text = read_text_file(path, "spec file", MAX_SPEC_BYTES)
+    return parse(text, printable(str(path)))
+
+
+def read_text_file(path: Path, what: str, limit: int) -> str:
+    """The UTF-8 text of a regular file of at most ``limit`` bytes (see :func:`read_file`)."""
+    data = read_file(path, what, limit)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise DeriveError(f"{path}: no such spec file") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise DeriveError(f"{path}: not a UTF-8 text file") from None
+        raise DeriveError(f"{printable(str(path))}: not a UTF-8 text file") from None
+
+
+def read_file(path: Path, what: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; a FIFO, a device or a folder is refused.
+
+    The file is opened without blocking (a FIFO with no writer would wait forever), then checked;
+    every problem is a DeriveError naming the file as ``what``.
+    """
+    where = printable(str(path))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise DeriveError(f"{where}: no such {what}") from None
+    except IsADirectoryError:
+        raise DeriveError(f"{where}: is a directory, not a {what}") from None
     except OSError as exc:
-        raise DeriveError(f"{path}: cannot read the spec file ({exc.strerror})") from None
-    return parse(text, str(path))
+        raise DeriveError(f"{where}: cannot read the {what} ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise DeriveError(f"{where}: is a directory, not a {what}")
+        if not stat.S_ISREG(info.st_mode):
+            raise DeriveError(f"{where}: not a regular file (a {what} is read from a file, not a pipe or a device)")
+        if info.st_size > limit:
+            raise DeriveError(f"{where}: {info.st_size} bytes, larger than the {limit} a {what} may have")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise DeriveError(f"{where}: cannot read the {what} ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise DeriveError(f"{where}: larger than the {limit} bytes a {what} may have")
+    return data
 
 
 def parse(text: str, source: str = "<spec>") -> Spec:
@@ -114,6 +151,8 @@ def parse(text: str, source: str = "<spec>") -> Spec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DeriveError(f"{source}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise DeriveError(f"{source}: values nested too deeply for a spec") from None
     problems: list[str] = []
     spec = _build(data, problems, source)
     if problems:
@@ -154,10 +193,10 @@ def _build(data: dict, problems: list[str], source: str) -> Spec:
         if layer is None:
             continue
         if layer.name in names:
-            problems.append(f"layer {i}: name '{layer.name}' is used twice")
+            problems.append(f"layer {i}: name {quote(layer.name)} is used twice")
         names.add(layer.name)
         if layer.type != "dense" and seen_dense:
-            problems.append(f"layer {i} ('{layer.name}'): a {layer.type} layer cannot follow a dense layer")
+            problems.append(f"layer {i} ({quote(layer.name)}): a {layer.type} layer cannot follow a dense layer")
         seen_dense |= layer.type == "dense"
         layers.append(layer)
     return Spec(shape or (1, 1, 1), tuple(layers), shared, prelu, source)
@@ -165,7 +204,7 @@ def _build(data: dict, problems: list[str], source: str) -> Spec:
 
 def _layer(table: dict, i: int, problems: list[str]) -> Layer | None:
     name = table.get("name")
-    where = f"layer {i}" + (f" ('{name}')" if isinstance(name, str) else "")
+    where = f"layer {i}" + (f" ({quote(name)})" if isinstance(name, str) else "")
     before = len(problems)
     kind = table.get("type")
     if kind not in LAYER_TYPES:

@@ -119,3 +119,34 @@ def test_count_params_imports_neither_sympy_nor_numpy():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY [] 0"
+
+
+@pytest.mark.parametrize("option", ["--lr", "--momentum", "--weight-decay", "--same-share", "--dropout"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_training_options_refuse_nan_and_infinity(option, value):
+    value = f"L5={value}" if option == "--dropout" else value
+    r = run("train", "--optimizer", "alexnet", "--steps", "1", "--images", "20", option, value)
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and ("finite" in lines[0] or "range" in lines[0]), r.output
+
+
+def test_a_training_run_of_absurd_length_is_refused_at_once():
+    r = run("train", "--steps", str(10**30))
+    assert r.exit_code == 2 and "--steps" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", ["--spec", "--data", "--log", "--out", "--cache", "--evidence"])
+def test_a_path_too_long_for_the_system_is_one_line(option):
+    long = "x" * 5000
+    args = {"--data": ["train", "--data", f"cifar10:{long}"], "--log": ["train", "--log", long],
+            "--spec": ["count-params", "--spec", long]}.get(option, ["sheet", "--format", "md", option, long])
+    r = run(*args)
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("derive: error: "), r.output[-500:]
+    assert len(lines[0]) < 1200
+
+
+def test_a_last_step_that_overflows_is_divergence_not_a_nan_report():
+    r = run("train", "--steps", "1", "--images", "20", "--lr", "1e308")
+    assert r.exit_code == 2 and "training diverged" in r.output and "nan" not in r.output.split("error:")[0]

@@ -1,5 +1,6 @@
 """The spec loader: the default spec, and one clear problem line for every kind of bad input."""
 
+import os
 import random
 import re
 
@@ -148,6 +149,43 @@ def test_missing_file_directory_and_binary(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(DeriveError, match="not a UTF-8"):
         specmod.load(binary)
+
+
+def _refusal(path, *args) -> str:
+    """The one stderr line of ``derive <args> --spec path``, run with a time limit (a FIFO must not hang)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "derive", *(args or ("count-params",)), "--spec", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    (line,) = proc.stderr.splitlines()
+    return line
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_or_a_device_is_not_read_as_a_spec(tmp_path):
+    fifo = tmp_path / "spec.fifo"
+    os.mkfifo(fifo)
+    assert "not a regular file" in _refusal(fifo)  # nobody writes to it: reading would wait forever
+    assert "not a regular file" in _refusal("/dev/zero")  # reading would never end
+    link = tmp_path / "link.toml"
+    link.symlink_to("/dev/zero")
+    assert "not a regular file" in _refusal(link)
+
+
+def test_a_spec_file_has_a_bounded_size(tmp_path):
+    big = tmp_path / "big.toml"
+    big.write_text(specmod.default_spec_text() + "#" * specmod.MAX_SPEC_BYTES)
+    with pytest.raises(DeriveError, match="larger than"):
+        specmod.load(big)
+
+
+@pytest.mark.parametrize("text", ["x = " + "[" * 5000 + "]" * 5000, "x = " + "{a = " * 5000 + "1" + "}" * 5000])
+def test_deeply_nested_toml_is_one_clear_problem(tmp_path, text):
+    path = tmp_path / "deep.toml"
+    path.write_text(text)
+    assert "nested too deeply" in _refusal(path)
 
 
 def _mutate(text: str, rng: random.Random) -> str:

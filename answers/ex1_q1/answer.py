@@ -35,9 +35,9 @@ def claims(ctx) -> list:
     wp = next(x for x in untied.results if x.param == f"{key}'.W")
     tw = next(x for x in tied.results if x.param == f"{key}.W")
     tb = next(x for x in tied.results if x.param == f"{key}.b")
-    # Under tying, the primed branch's weight is the same symbol: rename it, then add the contributions.
-    same = {wp.lhs.variables[0].base: w.lhs.variables[0].base}
-    gap = sp.simplify(tw.expr - (w.expr + wp.expr.subs(same)))
+    # Under tying, the primed branch's parameters (weights, biases, PReLU slopes) are the first branch's:
+    # rename them all, then add the contributions.
+    gap = sp.simplify(tw.expr - (w.expr + wp.expr.xreplace(graph.tying(wp.graph))))
     cert, tcert = ctx["cert"], ctx["tcert"]
     return [
         claim(ID, "certified", {"fr": "les formules de la couche de sortie sont certifiées",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from derive.certify import formulas, kl, tensors, training
+from derive.engine import data as datasets
 from derive.runtime import cache
 from derive.symbolic import derivation
 from derive.symbolic import graph as graphs
@@ -47,6 +48,9 @@ def run(spec, data: str = "shapeset", seed: int = 0, *, steps: int | None = None
     ``derivations`` replaces the ones derived from the spec (to show that wrong ones fail);
     ``exhaustive=False`` samples 4096 coordinates per tensor; ``progress(phase)`` hears each phase.
     """
+    graphs.top(spec)  # two dense layers at the top, and images the spec can take, before any phase is told
+    datasets.check_shape(data, spec.input)
+    check_memory(spec)
     say = progress or (lambda phase: None)
     say("forward pass on the pairs")
     ctx = tensors.Context(spec, data, seed)
@@ -69,7 +73,7 @@ def run(spec, data: str = "shapeset", seed: int = 0, *, steps: int | None = None
     say("training steps with the printed gradients")
     replay = training.replay(ctx, known, **({} if steps is None else {"steps": steps}))
     say("the KL term in both readings")
-    upper = next((d for d in known if d.key == graphs.top(spec)[2].name), None)
+    upper = next((d for d in known if d.kind == "upper"), None)
     penalty = kl.check(ctx, derivation.derive(spec, "kl", tied), upper or derivation.derive(spec, "L6", tied), twin)
     records += penalty.pop("tensors")
     found += penalty.pop("evidence")
@@ -91,6 +95,19 @@ def run(spec, data: str = "shapeset", seed: int = 0, *, steps: int | None = None
     })
 
 
+def check_memory(spec) -> None:
+    """Refuse, before any work, a certificate this machine cannot hold (one line, a DeriveError)."""
+    from derive.runtime import tuning
+    from derive.shapes import count, working_set
+
+    h, w, c = spec.input
+    pairs = tensors.SAME + tensors.INSIDE + tensors.OUTSIDE
+    top = sum(x.params for x in count(spec)[-2:])  # the finite differences move each of them, on every pair
+    need = (2 * working_set(spec, 2 * pairs, 8, copies=6) + 8 * tensors.POOL * h * w * c  # float64; the torch twin
+            + 3 * 8 * pairs * top * (1 if spec.shared_weights else 2))
+    tuning.check_memory(need, "the certificate of this spec")
+
+
 REPORT_FIELDS = ("ok", "spec", "shared_weights", "prelu", "data", "seed", "pairs", "upper_scale", "hinge_cases",
                  "tensors", "evidence", "cases", "training", "kl", "autograd", "failures")
 
@@ -101,12 +118,34 @@ def entry(spec, seed: int, root, exhaustive: bool = True) -> cache.Entry:
                                                       exhaustive=exhaustive))
 
 
+TENSOR_FIELDS = {"name": str, "quantity": str, "checked": int, "total": int, "max_rel_error": (int, float),
+                 "kinks": int, "ok": bool, "failures": list}
+
+
 def valid(report) -> bool:
-    """Whether a stored report has the fields and types the sheet reads (a damaged one is recomputed)."""
-    return (isinstance(report, dict) and all(k in report for k in REPORT_FIELDS) and report["ok"] is True
-            and isinstance(report["tensors"], list) and all(isinstance(t, dict) for t in report["tensors"])
+    """Whether a stored report has the fields and types the sheet reads (a damaged one is recomputed).
+
+    Every tensor record is typed, the hinge cases are counts, and the report renders: an edited or
+    forged entry of another shape is a miss, never quoted.
+    """
+    if not (isinstance(report, dict) and all(k in report for k in REPORT_FIELDS) and report["ok"] is True
+            and isinstance(report["tensors"], list) and report["tensors"]
             and isinstance(report["hinge_cases"], dict) and isinstance(report["training"], dict)
-            and isinstance(report["kl"], dict))
+            and isinstance(report["kl"], dict) and isinstance(report["autograd"], bool)
+            and isinstance(report["pairs"], int) and report["failures"] == []):
+        return False
+    if set(report["hinge_cases"]) != set(tensors.CASE_NAMES) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in report["hinge_cases"].values()):
+        return False
+    for t in report["tensors"]:
+        if not isinstance(t, dict) or not all(isinstance(t.get(k), kind) and not (kind is int and isinstance(
+                t.get(k), bool)) for k, kind in TENSOR_FIELDS.items()):
+            return False
+    try:
+        render(report)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return False
+    return True
 
 
 def store(where: cache.Entry, spec, seed: int = 0, exhaustive: bool = True) -> None:
@@ -117,7 +156,7 @@ def store(where: cache.Entry, spec, seed: int = 0, exhaustive: bool = True) -> N
 def _only(d, params):
     """A derivation restricted to the results whose parameter the network has."""
     return derivation.Derivation(d.key, d.definitions, d.steps, tuple(r for r in d.results if r.param in params),
-                                 d.notation)
+                                 d.notation, d.kind)
 
 
 def render(report: dict) -> str:

@@ -56,7 +56,8 @@ class Context:
             D = top.forward(self.net.params)["D"]
             if (D[diff] < 1).sum() == INSIDE and (D[diff] >= 1).sum() == OUTSIDE:
                 break
-            factor = 1 / np.sqrt(np.median(D[diff]))
+            with np.errstate(divide="ignore"):  # all pairs at D = 0 (dead units): no scale helps
+                factor = 1 / np.sqrt(np.median(D[diff]))
             if not np.isfinite(factor) or factor <= 0:
                 break
             for k in keys:

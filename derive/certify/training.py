@@ -16,10 +16,25 @@ from derive.engine import train
 STEPS = 5
 LR = 0.002
 TOLERANCE = 1e-10
+# A network whose upper layer was scaled up (to spread D around the margin) can have so steep a loss
+# that LR overshoots: the rate is then divided by ten, a few times, until the steps lower the loss.
+SHRINK, TRIES = 10.0, 6
 
 
 def replay(ctx, derivations, steps: int = STEPS, lr: float = LR) -> dict:
-    """N SGD steps with printed gradients for the top layers and backprop for the rest, vs backprop alone."""
+    """N SGD steps with printed gradients for the top layers and backprop for the rest, vs backprop alone.
+
+    The first rate among lr, lr/10, ... whose steps lower the loss is kept (the last one tried if none).
+    """
+    for _ in range(TRIES):
+        found = _replay(ctx, derivations, steps, lr)
+        if found["loss_last"] < found["loss_first"]:
+            break
+        lr /= SHRINK
+    return found
+
+
+def _replay(ctx, derivations, steps: int, lr: float) -> dict:
     plain, mixed = ctx.net.copy(), ctx.net.copy()
     opt_plain, opt_mixed = train.SGD(lr), train.SGD(lr)
     results = [r for d in derivations for r in d.results]

@@ -104,6 +104,9 @@ def run(spec, *, batch: int = 64, repeats: int = 5, threads: int = 2, seed: int 
     """
     load_before = os.getloadavg()[0]
     rng = np.random.default_rng(seed)
+    from derive.shapes import working_set
+
+    tuning.check_memory(2 * working_set(spec, batch, 4), f"a step of {batch} pairs in each engine")
     shape = (batch,) + tuple(spec.input)
     x1, x2 = rng.random(shape, dtype=np.float32), rng.random(shape, dtype=np.float32)
     l = (np.arange(batch) % 2).astype(np.int64)

@@ -12,13 +12,14 @@ A data source, as the command line names it (``shapeset`` or ``cifar10:PATH``), 
 
 from __future__ import annotations
 
+import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, printable, quote
 
 SHAPES = ("triangle", "parallelogram", "ellipse")
 CLASSES = tuple(
@@ -135,6 +136,7 @@ _ALLOWED = {
     ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
 }
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+MAX_BATCH_BYTES = 2**28  # a CIFAR-10 batch holds 10,000 images in 31 MB
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -169,13 +171,13 @@ def load_cifar10(path, *, split: str = "train"):
 
 
 def _read_batch(path: Path):
+    from derive.spec import read_file
+
+    raw = read_file(path, "CIFAR-10 batch", MAX_BATCH_BYTES)  # a regular file of bounded size
     try:
-        with open(path, "rb") as f:
-            batch = _BatchUnpickler(f, encoding="bytes").load()
-    except OSError as exc:
-        raise DeriveError(f"{path}: cannot read the CIFAR-10 batch ({exc.strerror})") from None
+        batch = _BatchUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except Exception as exc:  # any unpickling failure means the file is not a batch
-        raise DeriveError(f"{path}: not a CIFAR-10 python batch (cannot unpickle: {exc})") from None
+        raise DeriveError(f"{printable(str(path))}: not a CIFAR-10 python batch (cannot unpickle: {exc})") from None
     if not isinstance(batch, dict):
         raise DeriveError(f"{path}: not a CIFAR-10 python batch (expected a dict, got {type(batch).__name__})")
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
@@ -223,17 +225,32 @@ def parse_data(text) -> DataSource:
         return text
     kind, _, rest = str(text).partition(":")
     if kind not in DATA_KINDS:
-        raise DeriveError(f"unknown data source '{text}' (expected 'shapeset' or 'cifar10:PATH')")
+        raise DeriveError(f"unknown data source {quote(text)} (expected 'shapeset' or 'cifar10:PATH')")
     if kind == "shapeset":
         if rest:
-            raise DeriveError(f"the shapeset source takes no path, got '{text}'")
+            raise DeriveError(f"the shapeset source takes no path, got {quote(text)}")
         return DataSource("shapeset")
     if not rest:
         raise DeriveError("the cifar10 source needs a path: 'cifar10:PATH' (the directory of the python batches)")
     path = Path(rest)
     if not path.exists():
-        raise DeriveError(f"{path}: no such CIFAR-10 directory")
+        raise DeriveError(f"{printable(rest)}: no such CIFAR-10 directory")
+    if not (path.is_dir() or path.is_file()):
+        raise DeriveError(f"{printable(rest)}: not a folder nor a regular file (a pipe or a device?)")
     return DataSource("cifar10", path)
+
+
+def check_shape(source, shape) -> None:
+    """Refuse a spec's input that a source cannot give: Shapeset draws square images of side 8 or more,
+    grey or colour; CIFAR-10 holds 32x32x3 images."""
+    source = parse_data(source)
+    h, w, c = shape
+    if source.kind == "shapeset" and (h != w or c not in (1, 3) or h < 8):
+        raise DeriveError(f"the Shapeset generator draws square grey or colour images of side 8 or more, "
+                          f"not {h}x{w}x{c} (the spec's input)")
+    if source.kind == "cifar10" and (h, w, c) != (32, 32, 3):
+        raise DeriveError(f"{printable(str(source.path))}: CIFAR-10 images are 32x32x3, the spec's input is "
+                          f"{h}x{w}x{c}")
 
 
 def labelled_images(source, n: int, seed: int, split: str = "train", shape=(32, 32, 3), at_most: bool = False):
@@ -247,14 +264,10 @@ def labelled_images(source, n: int, seed: int, split: str = "train", shape=(32, 
     source = parse_data(source)
     if split not in ("train", "test"):
         raise DeriveError(f"unknown split '{split}' (expected train or test)")
+    check_shape(source, shape)
     h, w, c = shape
     if source.kind == "shapeset":
-        if h != w or c not in (1, 3) or h < 8:
-            raise DeriveError(f"the Shapeset generator draws square grey or colour images of side 8 or more, "
-                              f"not {h}x{w}x{c} (the spec's input)")
         return shapeset(n, seed=seed + (TEST_SEED_OFFSET if split == "test" else 0), size=h, color=c == 3)
-    if (h, w, c) != (32, 32, 3):
-        raise DeriveError(f"{source.path}: CIFAR-10 images are 32x32x3, the spec's input is {h}x{w}x{c}")
     x, y = load_cifar10(source.path, split=split)
     if len(x) < n and at_most:
         n = len(x)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from derive.engine import layers as ops
-from derive.errors import DeriveError
+from derive.errors import DeriveError, quote
 from derive.runtime.tuning import blas_threads
 from derive.spec import Spec
 
@@ -90,9 +90,9 @@ class Network:
         self.dropout = dict(dropout or {})
         for name, rate in self.dropout.items():
             if name not in self.names:
-                raise DeriveError(f"dropout on unknown layer '{name}' (layers: {', '.join(self.names)})")
+                raise DeriveError(f"dropout on unknown layer {quote(name)} (layers: {', '.join(self.names)})")
             if not 0 <= rate < 1:
-                raise DeriveError(f"dropout rate of layer '{name}' must lie in [0, 1), got {rate}")
+                raise DeriveError(f"dropout rate of layer {quote(name)} must lie in [0, 1), got {rate}")
         if kl is not None and kl.layer not in self.names:
             raise DeriveError(f"KL term on unknown layer '{kl.layer}' (layers: {', '.join(self.names)})")
         self.kl = kl

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from derive.engine import data
-from derive.errors import DeriveError
+from derive.errors import DeriveError, printable
 
 DECAY_CHOICES = ("weights", "all")
 
@@ -107,6 +108,10 @@ def train(net, images, labels, *, steps: int, batch: int, opt, same_share: float
         log.append(entry)
         if callback is not None:
             callback(entry)
+    broken = sorted(k for k, p in net.params.items() if not np.isfinite(p).all())
+    if broken:  # the last step's update overflowed: no loss shows it, the verification would be all NaN
+        raise DeriveError(f"step {steps - 1}: the parameters {', '.join(broken[:3])} are no longer finite "
+                          "(training diverged); lower the learning rate")
     return log
 
 
@@ -180,21 +185,59 @@ def accuracy(D: np.ndarray, l: np.ndarray, threshold: float) -> float:
 
 
 def write_json(path, payload) -> None:
-    """Write JSON atomically (a temporary file, then a rename): never a half-written log."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    """Write JSON atomically (a temporary file, then a rename): never a half-written log.
+
+    A symlink is followed (its target is replaced, the link stays); the file gets the mode a new file
+    gets under the umask, or keeps the mode of the file it replaces; anything but a regular file
+    (a device such as /dev/null, a FIFO, a folder) is refused, never replaced.
+    """
+    target = _log_target(path)
+    folder = os.path.dirname(target)
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
     except OSError as exc:
-        raise DeriveError(f"{path}: cannot write the log ({exc.strerror})") from None
+        raise DeriveError(f"{printable(path)}: cannot write the log ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=1, sort_keys=True)
             f.write("\n")
-        os.replace(tmp, path)
+        os.chmod(tmp, _mode(target))
+        os.replace(tmp, target)
     except OSError as exc:
         os.unlink(tmp)
-        raise DeriveError(f"{path}: cannot write the log ({exc.strerror})") from None
+        raise DeriveError(f"{printable(path)}: cannot write the log ({exc.strerror})") from None
+
+
+def _log_target(path) -> str:
+    """The file a log path names, symlinks followed; a DeriveError for anything but a (new) regular file."""
+    shown = printable(os.fspath(path))
+    target = os.path.realpath(os.fspath(path))
+    try:
+        os.stat(target)
+    except FileNotFoundError:
+        pass  # a new file
+    except OSError as exc:  # a name too long, a loop: what the rename at the end would meet
+        raise DeriveError(f"{shown}: cannot write the log ({exc.strerror})") from None
+    if os.path.isdir(target):
+        raise DeriveError(f"{shown}: cannot write the log (it is a folder)")
+    if os.path.lexists(target) and not os.path.isfile(target):
+        raise DeriveError(f"{shown}: cannot write the log (not a regular file: a device, a pipe or a socket "
+                          "is never replaced)")
+    if not os.path.isdir(os.path.dirname(target)):
+        raise DeriveError(f"{shown}: cannot write the log (no such directory)")
+    if not os.access(os.path.dirname(target), os.W_OK | os.X_OK):
+        raise DeriveError(f"{shown}: cannot write the log (its folder is not writable)")
+    return target
+
+
+def _mode(target: str) -> int:
+    """The mode of the file being replaced, or of a new file under the process's umask."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 class Session(dict):
@@ -212,7 +255,7 @@ class Session(dict):
                  f"at D < {held['threshold']:.4g} (threshold fitted on training pairs)",
                  f"mean D: same label {held['mean_D_same']:.4g}, different labels {held['mean_D_different']:.4g}"]
         if self.get("log_file"):
-            lines.append(f"log: {self['log_file']}")
+            lines.append(f"log: {printable(self['log_file'])}")
         return "\n".join(lines) + "\n"
 
 
@@ -223,8 +266,7 @@ def session(spec, data_source="shapeset", *, images: int = 5000, steps: int = 30
     """Train the network of a spec on pairs from a data source and verify it; ``log``: write the record there."""
     from derive.engine.network import Network
 
-    if log is not None:
-        check_log(log)
+    check(spec, data_source, images, batch, log)
     source = data.parse_data(data_source)
     options = {}
     if optimizer_name == "alexnet":
@@ -242,10 +284,25 @@ def session(spec, data_source="shapeset", *, images: int = 5000, steps: int = 30
     return Session(record, log_file=None if log is None else str(log))
 
 
+def check(spec, data_source="shapeset", images: int = 5000, batch: int = 32, log=None) -> None:
+    """Refuse, before any work, a training run that cannot be done: a log path, the data, the memory."""
+    if log is not None:
+        check_log(log)
+    data.check_shape(data_source, spec.input)
+    check_memory(spec, images, batch)
+
+
+def check_memory(spec, images: int, batch: int) -> None:
+    """Refuse, before any work, a training run this machine cannot hold (one line, a DeriveError)."""
+    from derive.runtime import tuning
+    from derive.shapes import working_set
+
+    h, w, c = spec.input
+    data = 4 * 2 * (images + min(images, 2000)) * h * w * c  # float32 images, standardised copies too
+    step = max(working_set(spec, batch, 4), working_set(spec, 256, 4, backward=False))  # a step, a chunk of D
+    tuning.check_memory(data + step, f"training {batch} pairs a step on {images} images")
+
+
 def check_log(path) -> None:
-    """Refuse, before training, a log path that cannot be written (a folder, or in a missing folder)."""
-    path = os.fspath(path)
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise DeriveError(f"{path}: cannot write the log (no such directory)")
-    if os.path.isdir(path):
-        raise DeriveError(f"{path}: cannot write the log (it is a folder)")
+    """Refuse, before training, a log path that cannot be written (a folder, a device, in a missing folder)."""
+    _log_target(path)

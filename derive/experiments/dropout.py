@@ -108,14 +108,32 @@ def _monte_carlo(net, spec, images, p5: float, p6: float, draws: int, seed: int)
         expected = _closed_form(a, zvec, W, p5, p6)
         sem = D.std(ddof=1) / np.sqrt(draws)
         rows.append({"closed_form": expected, "monte_carlo": float(D.mean()), "sem": float(sem),
-                     "z": float((D.mean() - expected) / sem) if sem > 0 else 0.0,
+                     "z": _z_score(float(D.mean()), expected, float(sem)),
                      "sq_norm_z": float(zvec @ zvec), "quantiles": np.quantile(D, [0.05, 0.5, 0.95]).tolist()})
     return {"p5": p5, "p6": p6, "images": rows, "draws": draws,
             "closed_form_mean": float(np.mean([r["closed_form"] for r in rows])),
             "monte_carlo_mean": float(np.mean([r["monte_carlo"] for r in rows])),
             "max_abs_z": float(max(abs(r["z"]) for r in rows)),
-            "max_relative_error": float(max(abs(r["monte_carlo"] - r["closed_form"]) / r["closed_form"] for r in rows)),
+            "max_relative_error": max((_relative(r["monte_carlo"], r["closed_form"]) for r in rows), default=0.0),
             "first_image_D": np.sort(first)}
+
+
+# Every mask draw gives the same D when no unit the masks touch is active (a small ReLU layer dead on
+# an image): the standard error is 0 and the means must then agree to rounding.
+MISMATCH_Z = 1e9
+
+
+def _z_score(mean: float, expected: float, sem: float) -> float:
+    """How many standard errors the Monte Carlo mean lies from the closed form (a constant D: 0 or MISMATCH_Z)."""
+    if sem > 0:
+        return (mean - expected) / sem
+    return 0.0 if np.isclose(mean, expected, rtol=1e-6, atol=1e-12) else MISMATCH_Z
+
+
+def _relative(mean: float, expected: float) -> float:
+    """|mean − expected| / expected; when the closed form is 0 (no spread at all), the absolute gap."""
+    gap = abs(mean - expected)
+    return gap / abs(expected) if expected else gap
 
 
 def _closed_form(a, z, W, p5: float, p6: float) -> float:

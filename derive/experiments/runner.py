@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, quote
 from derive.runtime import cache, tuning
 
 NAMES = ("branches", "loss", "dropout", "sparsity", "convolution", "vanishing", "glorot", "alexnet")
@@ -202,6 +202,7 @@ def run_all(names=None, *, spec=None, seed: int = 0, quick: bool = False, data: 
     jobs = [plan(name, spec, seed, quick, data, cache_dir) for name in dict.fromkeys(names)]
     root = Path(cache_dir) if cache_dir is not None else cache.DEFAULT_DIR
     cache.check_folder(root)
+    check_memory(jobs)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -242,6 +243,28 @@ class Results(list):
         return "\n".join(lines) + "\n"
 
 
+def check_memory(jobs) -> None:
+    """Refuse, before any work, experiments on a network this machine cannot hold (one line, a DeriveError).
+
+    Those that train the spec's network draw their images and run batches of 32 pairs and chunks of 256
+    images, float32 (a worker each, at most two at once).
+    """
+    from derive.runtime import tuning
+    from derive.shapes import working_set
+
+    need = 0
+    for job in jobs:
+        if job.spec is None:
+            continue
+        sizes = _module(job.name).SIZES["quick" if job.quick else "full"]
+        h, w, c = job.spec.input
+        data = 4 * 2 * (sizes.get("train_images", 0) + sizes.get("test_images", 0)) * h * w * c
+        step = max(working_set(job.spec, 32, 4), working_set(job.spec, 256, 4, backward=False))
+        need = max(need, data + 3 * step)  # the runs of one experiment keep up to three networks
+    if need:
+        tuning.check_memory(2 * need, "the experiments on this spec")
+
+
 def cache_key(name: str, spec, source, seed: int, quick: bool) -> str:
     """The hash of everything a result depends on: experiment, spec content, data, seed, size, code."""
     return cache.key(f"experiments/{name}", f"derive.experiments.{name}", spec=spec, data=source, seed=seed,
@@ -250,7 +273,7 @@ def cache_key(name: str, spec, source, seed: int, quick: bool) -> str:
 
 def _module(name: str):
     if name not in NAMES:
-        raise DeriveError(f"unknown experiment '{name}' (expected one of {', '.join(NAMES)})")
+        raise DeriveError(f"unknown experiment {quote(name)} (expected one of {', '.join(NAMES)})")
     return importlib.import_module(f"derive.experiments.{name}")
 
 
@@ -263,10 +286,39 @@ def _valid(record) -> bool:
             and isinstance(record["sizes"], dict) and isinstance(record["figures"], list))
 
 
+def valid_record(record, name: str | None = None) -> bool:
+    """Whether a stored record has the fields, types and sizes of its experiment's results.
+
+    The experiment's own summary must read its conclusion: a conclusion of the wrong shape (an edited
+    or forged record whose digest was rewritten) is a miss, recomputed, never quoted.
+    """
+    if not _valid(record) or not isinstance(record["experiment"], str) or record["experiment"] not in NAMES:
+        return False
+    if name is not None and record["experiment"] != name:
+        return False
+    mod = _module(record["experiment"])
+    quick, seed = record["quick"], record["seed"]
+    if not isinstance(quick, bool) or isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        return False
+    if record["sizes"] != mod.SIZES["quick" if quick else "full"] or record["question"] != mod.QUESTION \
+            or record["title"] != mod.TITLE:
+        return False
+    if not all(isinstance(f, str) and f.endswith(".png") for f in record["figures"]):
+        return False
+    try:
+        return isinstance(mod.summary(record["conclusion"]), str)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
+        return False
+
+
+def _check(job: Job):
+    """The check a stored record of this job must pass."""
+    return lambda r: valid_record(r, job.name) and r["seed"] == job.seed and r["quick"] == job.quick
+
+
 def _load(job: Job, cached: bool = True) -> Result | None:
-    record = job.entry.load(_valid)
-    if record is None or record["experiment"] != job.name or sorted(record["figures"]) != \
-            sorted(p.name for p in job.entry.files()):
+    record = job.entry.load(_check(job))
+    if record is None or sorted(record["figures"]) != sorted(p.name for p in job.entry.files()):
         return None
     figures = tuple(job.directory / f for f in record["figures"])
     return Result(record["experiment"], record["question"], record["title"], record["seed"], record["quick"],
@@ -286,4 +338,4 @@ def _store(job: Job, mod, ctx: Context, outcome: Outcome) -> None:
     record = {"experiment": job.name, "question": mod.QUESTION, "title": mod.TITLE, "seed": ctx.seed,
               "quick": ctx.quick, "sizes": ctx.sizes, "data": None if ctx.data is None else ctx.data.label(),
               "numbers": outcome.numbers, "conclusion": outcome.conclusion, "figures": sorted(files)}
-    job.entry.store(record, files)
+    job.entry.store(record, files, _check(job))

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, printable
 
 DEFAULT_DIR = Path(".derive-cache")
 RECORD = "result.json"
@@ -175,8 +175,11 @@ class Entry:
                 return None
         return record["payload"]
 
-    def store(self, payload, files=None):
-        """Write the payload and files (``{name: write(path)}``) atomically; returns the payload as stored."""
+    def store(self, payload, files=None, check=None):
+        """Write the payload and files (``{name: write(path)}``) atomically; returns the payload as stored.
+
+        An entry already there is kept only if it loads (``check`` included): same inputs, same result.
+        """
         parent = self.folder.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -191,18 +194,18 @@ class Entry:
             record = {"format": FORMAT, "kind": self.kind, "key": self.key, "files": names,
                       "digest": _digest(value, tmp, names), "payload": value}
             (tmp / RECORD).write_text(dumps(record), encoding="utf-8")
-            self._install(tmp)
+            self._install(tmp, check)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return value
 
-    def _install(self, tmp: Path) -> None:
-        """Put the finished folder in place; a damaged entry there is set aside first."""
+    def _install(self, tmp: Path, check=None) -> None:
+        """Put the finished folder in place; a damaged or refused entry there is set aside first."""
         try:
             os.replace(tmp, self.folder)
             return
         except OSError:
-            if self._record() is not None:
+            if self.load(check) is not None:
                 return  # another process stored this key meanwhile: same inputs, same result
         aside = self.folder.with_name(f".{self.key}-stale-{os.getpid()}")
         with contextlib.suppress(FileNotFoundError):
@@ -217,7 +220,7 @@ class Entry:
             return found
         made = compute()
         payload, files = made if isinstance(made, tuple) else (made, None)
-        return self.store(payload, files)
+        return self.store(payload, files, check)
 
 
 def fill(entry: Entry, fn, *args, **kwargs) -> None:
@@ -226,18 +229,36 @@ def fill(entry: Entry, fn, *args, **kwargs) -> None:
 
 
 def export(entries, target: Path) -> None:
-    """Copy entries into another store (``target``), laid out the same way."""
+    """Copy entries into another store (``target``), laid out the same way; what it holds besides stays.
+
+    Each entry is copied beside its place and renamed into it, so that the other store never holds a
+    half-copied entry.
+    """
     for entry in entries:
         destination = Path(target) / entry.kind / entry.key
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(entry.folder, destination, dirs_exist_ok=True)
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{entry.key}-", dir=destination.parent)) / entry.key
+            shutil.copytree(entry.folder, tmp)
+        except OSError as exc:
+            raise DeriveError(f"{destination.parent}: cannot copy the evidence there ({exc.strerror})") from None
+        try:
+            aside = destination.with_name(f".{entry.key}-old-{os.getpid()}")
+            if destination.exists():
+                os.replace(destination, aside)
+            os.replace(tmp, destination)
+            shutil.rmtree(aside, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
 
 
 def check_folder(path: str | Path) -> None:
     """Refuse, before any long computation, a folder that is a file or lies under a file or a read-only folder."""
     path = Path(path)
+    if os.path.lexists(path) and not path.exists():
+        raise DeriveError(f"{printable(path)}: a symbolic link to nothing (or to itself), not a folder")
     if path.exists() and not path.is_dir():
-        raise DeriveError(f"{path}: exists and is not a folder")
+        raise DeriveError(f"{printable(path)}: exists and is not a folder")
     existing = next(p for p in (path, *path.absolute().parents) if p.exists())
     if not existing.is_dir():
         raise DeriveError(f"{path}: cannot be a folder, {existing} is a file")

@@ -13,20 +13,24 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, printable
 from derive.runtime import cache
 
 
 @contextlib.contextmanager
 def staging(out, prefix: str):
-    """A temporary folder beside ``out`` (removed on exit); refuses an output folder it cannot create."""
+    """A temporary folder on the filesystem of ``out`` (removed on exit); refuses a folder it cannot create.
+
+    Inside ``out`` when it exists (a writable folder under a read-only parent works), else beside it.
+    """
     cache.check_folder(out)
     out = Path(out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent.resolve()))
+        if not out.is_dir():
+            out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=(out if out.is_dir() else out.parent).resolve()))
     except OSError as exc:
-        raise DeriveError(f"{out}: cannot write there ({exc.strerror})") from None
+        raise DeriveError(f"{printable(out)}: cannot write there ({exc.strerror})") from None
     try:
         yield tmp
     finally:
@@ -39,41 +43,80 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def check_targets(out: Path, names, folders=()) -> None:
+    """Every file a move will replace is a file or nothing, every folder it fills a folder or nothing."""
+    for name in folders:
+        if (out / name).exists() and not (out / name).is_dir():
+            raise DeriveError(f"{printable(out / name)}: exists and is not a folder (the output puts files there)")
+    for name in names:
+        target = out / name
+        if target.is_dir() or (target.exists() and not target.is_file()):
+            raise DeriveError(f"{printable(target)}: exists and is not a file (the output would replace it)")
+
+
 def move_into(paths, tmp: Path, out: Path) -> list[Path]:
-    """Move files from the staging folder into ``out`` (same relative places); returns their new paths."""
+    """Move files from the staging folder into ``out`` (same relative places); returns their new paths.
+
+    Every target is checked before the first move, and if a move fails, every file already moved is
+    taken out and every file it replaced put back: the folder is as it was, and the error says so.
+    """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    done = []
-    for p in paths:
-        target = out / Path(p).relative_to(tmp)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(p, target)
-        done.append(target)
-    return done
+    targets = [out / Path(p).relative_to(tmp) for p in paths]
+    check_targets(out, [str(t.relative_to(out)) for t in targets])
+    backup = Path(tmp) / ".replaced"
+    done = []  # (target, its backup or None)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for p, target in zip(paths, targets):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            saved = None
+            if target.exists():
+                saved = backup / Path(p).relative_to(tmp)
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(target, saved)
+            done.append((target, saved))
+            os.replace(p, target)
+    except OSError as exc:
+        for target, saved in reversed(done):
+            with contextlib.suppress(OSError):
+                if saved is not None:
+                    os.replace(saved, target)
+                else:
+                    target.unlink(missing_ok=True)
+        raise DeriveError(f"{printable(out)}: cannot write there ({exc.strerror}); nothing was changed") from None
+    return targets
 
 
 def check_file(path) -> None:
     """Refuse, before any work, a file path that is a folder or lies where nothing can be written."""
     path = Path(path)
     if path.is_dir():
-        raise DeriveError(f"{path}: is a folder, not a file")
+        raise DeriveError(f"{printable(path)}: is a folder, not a file")
+    if path.exists() and not path.is_file():
+        raise DeriveError(f"{printable(path)}: exists and is not a regular file (it would be replaced)")
     cache.check_folder(path.parent if str(path.parent) else ".")
 
 
 def write_file(path, data: bytes) -> Path:
     """Write bytes through a temporary file beside ``path``, moved over it at once (readers never see half)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    if path.is_symlink():
+        path = path.resolve()  # the link is the user's; what it points to is the file they asked for
     umask = os.umask(0)
     os.umask(umask)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         os.fchmod(fd, 0o666 & ~umask)  # as open() would create it: mkstemp's 0600 is for secrets
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise DeriveError(f"{printable(path)}: cannot write there ({exc.strerror})") from None
         raise
     return path

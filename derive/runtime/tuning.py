@@ -109,3 +109,25 @@ def blas_kernels() -> str:
     info = _blas_info()
     found = [f"{p['internal_api']} {p.get('version')} ({p.get('architecture')} kernels)" for p in info]
     return ", ".join(found) or "none"
+
+
+def memory_total() -> int:
+    """Bytes of physical memory of this machine (0 when the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_memory(need: int, what: str, total: int | None = None) -> None:
+    """Refuse, with one line, work that would need more memory than the machine has (a DeriveError)."""
+    from derive.errors import DeriveError
+
+    total = memory_total() if total is None else total
+    if total and need > total:
+        raise DeriveError(f"{what} would need about {_gib(need)} of memory, more than the {_gib(total)} of this "
+                          "machine; make the spec's layers smaller")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n < 2**50 else f"{n / 2**40:,.0f} TiB"

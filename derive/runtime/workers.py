@@ -16,16 +16,21 @@ forwarded to the factory given to :class:`Pool`, called in one thread of the cal
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import multiprocessing
 import os
+import signal
+import sys
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from derive.errors import DeriveError
 from derive.runtime import tuning
 
 _STOP = None
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 _forward = None  # in a worker: the queue progress events go to
 _counter = itertools.count()
 
@@ -60,7 +65,7 @@ class Pool:
         if self.kernels != "unknown":
             os.environ["OPENBLAS_CORETYPE"] = self.kernels
         self._executor = ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_start,
-                                             initargs=(self._queue,))
+                                             initargs=(self._queue, os.getpid()))
         if self._queue is not None:
             self._pump = threading.Thread(target=_pump, args=(self._queue, self.progress), daemon=True)
             self._pump.start()
@@ -111,11 +116,53 @@ def _settle(outer: Future, inner: Future) -> None:
         outer.set_result(value)
 
 
-def _start(queue) -> None:
-    """Worker set-up, before the first task: freed memory kept, progress routed to the caller."""
+def _start(queue, parent: int) -> None:
+    """Worker set-up, before the first task: tied to the caller's life, freed memory kept, progress routed."""
     global _forward
+    _die_with(parent)
+    _quiet_stdout()
     tuning.keep_freed_memory()
     _forward = queue
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when the process that started it ends, however it ends (even by SIGKILL).
+
+    Linux delivers a signal at the parent's death (prctl PR_SET_PDEATHSIG); elsewhere a thread
+    watches the parent's pid. Either way, a worker never outlives its caller, computing for nobody.
+    """
+    if _death_signal():
+        if os.getppid() != parent:  # the caller died before the signal was asked for
+            os._exit(1)
+        return
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _death_signal() -> bool:
+    """Ask Linux for SIGTERM when the parent dies; False where that cannot be asked."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _quiet_stdout() -> None:
+    """A worker writes nothing on the caller's standard output (its results come back through a pipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
 
 
 def _call(expected: str, fn, args, kwargs):

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from derive.errors import DeriveError
+from derive.engine import data
+from derive.errors import DeriveError, printable, quote
 from derive.runtime import cache, output
 from derive.sheet import render, units
 from derive.sheet.claims import Claim
-from derive.sheet.inputs import Inputs
+from derive.sheet.inputs import SEED, Inputs
+from derive.symbolic import graph
 
 FORMATS = ("md", "tex", "typ", "pdf")
 EDITIONS = ("student", "teacher")
@@ -44,7 +44,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
     asked = [f.strip().lower() for f in text.split(",") if f.strip()]
     bad = [f for f in asked if f not in FORMATS]
     if bad or not asked:
-        raise DeriveError(f"unknown format '{','.join(bad) or text}' (expected a comma-separated list of "
+        raise DeriveError(f"unknown format {quote(','.join(bad) or text)} (expected a comma-separated list of "
                           f"{', '.join(FORMATS)})")
     return tuple(f for f in FORMATS if f in asked)
 
@@ -98,15 +98,69 @@ def claims_report(solved) -> str:
                       allow_nan=False) + "\n"
 
 
-def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None) -> None:
-    """Refuse, before any work, a language, engine or folder the sheet cannot use (a DeriveError)."""
+def outputs(lang: str, formats, editions=EDITIONS) -> list[str]:
+    """The names a build of these formats and editions writes into --out (the figures go into figures/)."""
+    return [CLAIMS_FILE] + [f"{STEMS[e]}.{lang}.{fmt}" for e in editions for fmt in FORMATS if fmt in formats]
+
+
+def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None, formats=None, editions=EDITIONS,
+                  spec=None) -> None:
+    """Refuse, before any work, a language, engine, tool, folder or network the sheet cannot use (a DeriveError)."""
     if lang not in units.LANGS:
-        raise DeriveError(f"unknown language '{lang}' (expected one of {', '.join(units.LANGS)})")
+        raise DeriveError(f"unknown language {quote(lang)} (expected one of {', '.join(units.LANGS)})")
     if engine not in render.ENGINES:
-        raise DeriveError(f"unknown PDF engine '{engine}' (expected one of {', '.join(render.ENGINES)})")
-    for folder in (out, cache_dir, evidence):
+        raise DeriveError(f"unknown PDF engine {quote(engine)} (expected one of {', '.join(render.ENGINES)})")
+    if formats is None or "pdf" in formats:
+        render.source_date()  # a malformed SOURCE_DATE_EPOCH, before the whole build
+    if engine == "latex" and (formats is None or "pdf" in formats):
+        render.check_latex()  # before the whole build, not after it
+    for option, folder in (("--out", out), ("--cache", cache_dir), ("--evidence", evidence)):
+        if folder is not None and not str(folder).strip():
+            raise DeriveError(f"{option} is empty: name a folder (for the current one, '.')")
         if folder is not None:
             cache.check_folder(folder)
+    if formats is not None:
+        output.check_targets(Path(out), outputs(lang, formats, editions), folders=("figures",))
+    if evidence is not None:
+        _check_evidence(Path(evidence), Path(out), Path(cache_dir) if cache_dir is not None else cache.DEFAULT_DIR)
+    if spec is not None:
+        graph.top(spec)  # the derivations need two dense layers at the top
+        data.check_shape("shapeset", spec.input)  # what the certificate and the experiments are run on
+        check_memory(spec)
+
+
+def check_memory(spec) -> None:
+    """Refuse a spec whose experiments or certificates this machine cannot hold (before any work)."""
+    from derive.certify import certificate
+    from derive.experiments import NAMES, runner
+
+    certificate.check_memory(spec)
+    runner.check_memory([runner.plan(name, spec=spec, seed=SEED) for name in NAMES])
+
+
+EVIDENCE_KINDS = ("certificate", "experiments")
+
+
+def _check_evidence(evidence: Path, out: Path, cache_dir: Path) -> None:
+    """Refuse an evidence folder that holds other things, holds the sheet, or is (in) the cache."""
+    where = printable(evidence)
+    try:
+        ev, places = evidence.resolve(), ((out.resolve(), "the output folder (--out)"),
+                                          (cache_dir.resolve(), "the cache (--cache)"))
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise DeriveError(f"{where}: cannot tell where the folders lie ({exc})") from None
+    for other, what in places:
+        if ev == other or ev in other.parents:
+            raise DeriveError(f"{where}: is or holds {what}; give the evidence a folder of its own")
+        if other in ev.parents and what.startswith("the cache"):
+            raise DeriveError(f"{where}: lies inside {what}; give the evidence a folder of its own")
+    if ev.is_dir():
+        # hidden entries (a temporary folder, .git) are left alone: nothing in the folder is deleted
+        strays = sorted(p.name for p in ev.iterdir()
+                        if not p.name.startswith(".") and (p.name not in EVIDENCE_KINDS or not p.is_dir()))
+        if strays:
+            raise DeriveError(f"{where}: not an evidence folder (it holds {', '.join(map(quote, strays[:3]))}); "
+                              "give an empty folder or one written by --evidence")
 
 
 def build(
@@ -128,7 +182,8 @@ def build(
     Returns the written paths. ``editions`` chooses among the student and the teacher edition;
 
     ``cache_dir`` holds the experiments' and certificates' results (default: .derive-cache/);
-    ``evidence``, if given, is replaced by a copy of the results this sheet used (laid out as a cache);
+    ``evidence``, if given, receives a copy of the results this sheet used (laid out as a cache; what it
+    held stays, and a folder holding anything else is refused);
     ``workers`` > 0 computes the missing results in that many worker processes (default: one per
     core), 0 in this process. A variant's corrigé gives its label as ``variant`` and the spec its
     experiments were run on as ``reference`` (its own formulas, counts and certificate are computed).
@@ -136,7 +191,7 @@ def build(
     from derive.runtime.workers import Pool, default_count
     from derive.sheet import document
 
-    check_request(lang, engine, out, cache_dir, evidence)
+    check_request(lang, engine, out, cache_dir, evidence, formats, editions, spec)
     out = Path(out)
     with output.staging(out, ".derive-sheet-") as tmp:
         workers = default_count() if workers is None else workers
@@ -150,12 +205,12 @@ def build(
             written += documents(doc, tmp / f"{STEMS[edition]}.{lang}", formats, engine, progress)
         keep = [p for p in written if p.suffix.lstrip(".") in formats or p.name == CLAIMS_FILE]
         keep += sorted((tmp / "figures").glob("*")) if (tmp / "figures").exists() else []
-        if evidence is not None:
-            inputs.export(tmp / "evidence")
         _tick(progress, "write")
+        if evidence is not None:
+            _check_evidence(Path(evidence), out, Path(cache_dir) if cache_dir is not None else cache.DEFAULT_DIR)
         written = Written(output.move_into(keep, tmp, out))
         if evidence is not None:
-            _replace_folder(tmp / "evidence", Path(evidence))
+            inputs.export(Path(evidence))
         return written
 
 
@@ -182,17 +237,6 @@ class Written(list):
     def render(self, fmt: str = "text") -> str:
         """The written documents, one path per line."""
         return "".join(f"{p}\n" for p in self if p.parent.name != "figures")
-
-
-def _replace_folder(source: Path, target: Path) -> None:
-    """Put folder `source` in place of `target` (renames, so readers never see a half-copied folder)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(source, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _tick(progress, label: str) -> None:

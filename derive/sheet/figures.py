@@ -16,7 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
 
+from derive.prose import math_label  # noqa: E402
 from derive.shapes import same_padding  # noqa: E402
+from derive.symbolic.graph import label  # noqa: E402
 
 DPI = 200
 COLOURS = {"conv": "#dbe8f6", "maxpool": "#e8e8e8", "dense": "#fbe5c8", "input": "#ffffff", "loss": "#e3f1de"}
@@ -97,9 +99,8 @@ def _architecture(spec, path: Path, lang: str, exam: bool) -> None:
             )
             _arrow(ax, (x - step + w / 2 * (0.9 if i == 1 else 1), y), (x - w / 2, y))
         _arrow(ax, (step * n + w / 2, y), (x_loss - 0.65, 0.25 if y > 0 else -0.25))
-    last = spec.layers[-1].name
-    _box(ax, x_loss, 0, 1.3, 0.7, f"$D = \\frac{{1}}{{2}}\\|s_{{{last[1:] or last}}} - s_{{{last[1:] or last}'}}\\|^2$",
-         "loss", size=6.5)
+    last = math_label(label(spec.layers[-1].name))  # as the formulas write it: a_b is neither a subscript nor an error
+    _box(ax, x_loss, 0, 1.3, 0.7, f"$D = \\frac{{1}}{{2}}\\|s_{{{last}}} - s_{{{last}'}}\\|^2$", "loss", size=6.5)
     _arrow(ax, (x_loss + 0.65, 0), (x_loss + 1.0, 0))
     _box(ax, x_loss + 1.55, 0, 1.1, 0.7, "$\\mathcal{L}(D, l)$", "loss", size=8)
     if spec.shared_weights:

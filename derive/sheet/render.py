@@ -7,15 +7,17 @@ Markdown is the one source of every answer's prose. The LaTeX and Typst sheets a
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import jinja2
 
 from derive import prose
-from derive.errors import DeriveError
+from derive.errors import DeriveError, quote
 
 ENGINES = ("typst", "latex")
 PANDOC_FORMATS = {"latex": "latex", "typst": "typst", "html": "html"}
@@ -43,9 +45,13 @@ def environment(*roots: Path) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
+    # One escape per target for what the user controls (a spec's path, a layer's name): md_escape and
+    # md_code for Markdown text and code spans, tex_escape for LaTeX, typ_escape and typ_string for
+    # Typst markup and string literals, math_label for a label inside LaTeX math.
     env.filters.update(num=prose.num, mnum=prose.mnum, points=prose.points, tex_escape=prose.tex_escape,
-                       typ_escape=prose.typ_escape, primed=prose.primed, activation_name=prose.activation_name,
-                       listing=prose.listing, value=prose.value)
+                       typ_escape=prose.typ_escape, typ_string=prose.typ_string, md_escape=prose.md_escape,
+                       md_code=prose.md_code, math_label=prose.math_label, primed=prose.primed,
+                       activation_name=prose.activation_name, listing=prose.listing, value=prose.value)
     return env
 
 
@@ -105,24 +111,28 @@ def pdf_typst(source: Path) -> Path:
     import typst
 
     target = source.with_suffix(".pdf")
-    try:
-        typst.compile(str(source), output=str(target), root=str(source.parent))
+    try:  # a fixed date: the same source gives the same PDF bytes (typst would write the time of day)
+        typst.compile(str(source), output=str(target), root=str(source.parent), timestamp=source_date())
     except Exception as exc:  # typst raises its own error type, carrying the compiler's diagnostics
         raise RuntimeError(f"typst could not compile {source.name}: {exc}") from exc
     return target
 
 
-def pdf_latex(source: Path) -> Path:
-    """Compile a LaTeX file with latexmk (pdfLaTeX) to a PDF beside it."""
-    source = Path(source).resolve()  # latexmk runs in the file's folder: relative paths would point elsewhere
+def check_latex() -> None:
+    """Refuse the latex engine where latexmk is missing (a DeriveError naming what to install)."""
     if shutil.which("latexmk") is None:
         raise DeriveError("the latex PDF engine needs latexmk and TeX Live (e.g. apt-get install latexmk "
                           "texlive-latex-recommended texlive-fonts-recommended texlive-lang-french); "
                           "or use --pdf-engine typst")
+
+
+def pdf_latex(source: Path) -> Path:
+    """Compile a LaTeX file with latexmk (pdfLaTeX) to a PDF beside it."""
+    source = Path(source).resolve()  # latexmk runs in the file's folder: relative paths would point elsewhere
+    check_latex()
     cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
            f"-outdir={source.parent}", str(source)]
-    done = subprocess.run(cmd, cwd=source.parent, capture_output=True, text=True, errors="replace",
-                          timeout=LATEX_TIMEOUT, env=_latex_env())
+    done = _run_group(cmd, source.parent)
     target = source.with_suffix(".pdf")
     if done.returncode != 0 or not target.exists():
         lines = done.stdout.splitlines()
@@ -132,12 +142,47 @@ def pdf_latex(source: Path) -> Path:
     return target
 
 
+def _run_group(cmd, cwd) -> subprocess.CompletedProcess:
+    """Run latexmk in a process group of its own, and end the whole group (pdflatex too) if we stop first."""
+    import os
+    import signal
+
+    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                          env=_latex_env(), start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=LATEX_TIMEOUT)
+        except BaseException:  # a timeout, Ctrl-C, SIGTERM: no TeX process outlives the build
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            if isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
+                raise RuntimeError(f"latexmk took more than {LATEX_TIMEOUT} s on {Path(cmd[-1]).name}") from None
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+# The date written into a PDF: SOURCE_DATE_EPOCH when set (reproducible-builds.org), else the exam's day.
+EXAM_DAY = 1576195200  # 2019-12-13 00:00 UTC
+
+
+def source_date() -> int:
+    """The PDF's creation date in UNIX seconds: SOURCE_DATE_EPOCH if set, else the exam's day."""
+    import os
+
+    text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not text:
+        return EXAM_DAY
+    if not text.isdigit() or int(text) > 253402300799:  # typst's dates end with the year 9999
+        raise DeriveError(f"SOURCE_DATE_EPOCH must be a number of seconds since 1970, got {quote(text)}")
+    return int(text)
+
+
 def _latex_env() -> dict:
     import os
 
     env = dict(os.environ)
     # Fixed dates and IDs make the PDF reproducible where the TeX engine honours them.
-    env.setdefault("SOURCE_DATE_EPOCH", "1576195200")
+    env["SOURCE_DATE_EPOCH"] = str(source_date())
     env.setdefault("FORCE_SOURCE_DATE", "1")
     return env
 

@@ -13,12 +13,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sympy as sp
+from sympy.concrete import expr_with_limits as _expr_with_limits
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, quote
 from derive.symbolic import graph as graphs
 from derive.symbolic import rules as rulebook
 
 EPS = sp.Symbol("epsilon", positive=True)
+
+
+def _scoped_fold(expr, evaluate=True):
+    """SymPy's piecewise_fold, except that a sum inside ``expr`` keeps its Piecewise inside it.
+
+    Building Σ_j (…·Σ_k relu'(o_k)…) folds every Piecewise of the body outward, the one under Σ_k
+    too: its condition o_k > 0 would then stand outside the sum that binds k (a scalar PReLU slope
+    under a ReLU layer gave a formula with a free k). The inner sums are set aside while folding.
+    """
+    inner = {s: sp.Dummy("sum") for s in expr.atoms(sp.Sum) if s.has(sp.Piecewise)} if isinstance(expr, sp.Basic) \
+        else {}
+    folded = _piecewise_fold(expr.xreplace(inner) if inner else expr, evaluate)
+    return folded.xreplace({v: k for k, v in inner.items()}) if inner else folded
+
+
+_piecewise_fold = _expr_with_limits.piecewise_fold
+_expr_with_limits.piecewise_fold = _scoped_fold  # what Sum() calls on its body
 EPS0 = sp.Symbol("epsilon", nonnegative=True)
 
 
@@ -56,13 +74,18 @@ class Result:
 
 @dataclass(frozen=True)
 class Derivation:
-    """Everything derived for one layer (or the PReLU slopes, or the KL term)."""
+    """Everything derived for one layer (or the PReLU slopes, or the KL term).
+
+    ``key`` is the layer's name for a layer ("L6", "fc2"), else "prelu" or "kl"; ``kind`` says what it
+    is whatever the layers are called: "upper", "lower", "prelu" or "kl".
+    """
 
     key: str
     definitions: tuple
     steps: tuple
     results: tuple
     notation: dict = field(default_factory=dict)
+    kind: str = ""
 
     @property
     def result(self) -> sp.Expr:
@@ -75,47 +98,52 @@ class Derivation:
         return self.results[0].cases
 
 
+KINDS = ("upper", "lower", "prelu", "kl")
+# The words --layer takes whatever the spec calls its layers; they come before the spec's own names,
+# so that "L6" is the upper dense layer and "kl" the KL term even in a spec with a layer of that name.
+WORDS = {"L6": "upper", "L5": "lower", "upper": "upper", "lower": "lower", "prelu": "prelu", "kl": "kl"}
+
+
 def layers(spec) -> list[str]:
-    """What ``--layer all`` derives for a spec: upper and lower dense layer, PReLU slopes if any, KL."""
+    """What ``--layer all`` derives for a spec, in order: upper and lower dense layer, PReLU slopes if any, KL."""
     _, lower, upper, _ = graphs.top(spec)
-    keys = [upper.name, lower.name]
-    if "prelu" in (lower.activation, upper.activation):
-        keys.append("prelu")
-    return keys + ["kl"]
+    return ["upper", "lower"] + (["prelu"] if "prelu" in (lower.activation, upper.activation) else []) + ["kl"]
 
 
 def resolve(spec, layer: str) -> str:
-    """The canonical key of a --layer value: the exam's L5/L6 or the spec's own top names, prelu, kl."""
+    """What a --layer value asks for (one of KINDS): the exam's L6/L5, upper/lower, prelu, kl, or a top layer's name."""
     _, lower, upper, _ = graphs.top(spec)
-    aliases = {"L6": upper.name, "L5": lower.name, upper.name: upper.name, lower.name: lower.name,
-               "prelu": "prelu", "kl": "kl"}
-    if layer not in aliases:
-        raise DeriveError(f"unknown layer '{layer}' (expected one of {', '.join(sorted(set(aliases)))} or all)")
-    if layer == "prelu" and "prelu" not in (lower.activation, upper.activation):
+    kind = WORDS.get(layer) or {upper.name: "upper", lower.name: "lower"}.get(layer)
+    if kind is None:
+        choices = sorted({*WORDS, upper.name, lower.name})
+        raise DeriveError(f"unknown layer {quote(layer)} (expected one of {', '.join(choices)} or all)")
+    if kind == "prelu" and "prelu" not in (lower.activation, upper.activation):
         raise DeriveError(f"{spec.source}: neither {lower.name} nor {upper.name} uses a PReLU activation")
-    return aliases[layer]
+    return kind
 
 
 def derive(spec, layer: str = "L6", shared: bool | None = None, rules=None, only=None) -> Derivation:
     """Derive the gradients of one layer's parameters (or the PReLU slopes, or the KL term) of a spec.
 
-    ``layer``: the exam's "L6"/"L5" or the spec's own names for its upper/lower dense layer, "prelu"
-    or "kl"; ``shared``: tied branches (None: as the spec says); ``rules``: a modified copy of
-    rules.RULES, to derive with a deliberately wrong local derivative; ``only``: a parameter key
-    (and, for the KL term, a reading as ``"L6.W/literal"``) to derive that result alone.
+    ``layer``: the exam's "L6"/"L5" (always the upper/lower dense layer), "upper"/"lower", the spec's own
+    names for them, "prelu" or "kl"; ``shared``: tied branches (None: as the spec says); ``rules``: a
+    modified copy of rules.RULES, to derive with a deliberately wrong local derivative; ``only``: a
+    parameter key (and, for the KL term, a reading as ``"L6.W/literal"``) to derive that result alone.
     """
-    key = resolve(spec, layer)
-    if key == "kl":
+    kind = resolve(spec, layer)
+    if kind == "kl":
         return _derive_kl(spec, shared, rules, only)
     g = graphs.loss_graph(spec, shared)
-    want = {"prelu": (".a",)}.get(key, (".W", ".b"))
-    layer_names = (g.top[1], g.top[2]) if key == "prelu" else (key,)
-    params = [n for n in g.nodes.values() if n.kind == "param" and n.layer.rstrip("'") in layer_names
-              and n.param.endswith(want) and only in (None, n.param)]
+    want = {"prelu": (".a",)}.get(kind, (".W", ".b"))
+    # parameters by the graph's levels, never by comparing names
+    levels = {"upper": (graphs.UPPER,), "lower": (graphs.LOWER,), "prelu": (graphs.LOWER, graphs.UPPER)}[kind]
+    params = [n for n in g.nodes.values() if n.kind == "param" and n.level in levels and n.param.endswith(want)
+              and only in (None, n.param)]
     params.sort(key=lambda n: (n.layer.endswith("'"), n.param))
     steps, results = _sweep(g, params, rules)
     results = tuple(_with_cases(r, hinge_cases()) for r in results)
-    return Derivation(key, _definitions(g, params), steps, results, g.notation)
+    key = {"upper": g.top[2], "lower": g.top[1]}.get(kind, kind)
+    return Derivation(key, _definitions(g, params), steps, results, g.notation, kind)
 
 
 def _derive_kl(spec, shared, rules, only=None) -> Derivation:
@@ -140,7 +168,7 @@ def _derive_kl(spec, shared, rules, only=None) -> Derivation:
         steps = _merge(steps, more, reading)
         defs = _merge(defs, _definitions(g, params), reading)
         notation.update(g.notation)
-    return Derivation("kl", tuple(defs), tuple(steps), tuple(results), notation)
+    return Derivation("kl", tuple(defs), tuple(steps), tuple(results), notation, "kl")
 
 
 def _merge(have: list, new, reading: str) -> list:

@@ -2,9 +2,12 @@
 
 The "top" of a spec is its last two layers, which must be dense (the exam's L5 and L6); the layer
 below them (L4 in the exam) only provides the input vector s. Every quantity is an indexed family
-(``o5[j]``, ``w56[j, k]``) or a scalar, defined by one SymPy expression of the quantities below it.
-Internal names are plain identifiers (``s6p`` is the primed branch's s6); how they look on paper is
-the printers' business, through the ``notation`` table each graph carries.
+(``o5[j]``, ``w5_6[j, k]``) or a scalar, defined by one SymPy expression of the quantities below it.
+Internal names are fixed identifiers that say where a quantity sits, never what a layer is called:
+the layer below, the lower and the upper dense layer are 4, 5 and 6 as in the exam (``s6p`` is the
+primed branch's output of the upper layer, ``w5_6`` its weights), whatever the spec names them. The
+names of the spec are for display only: the ``notation`` table each graph carries maps every
+internal name to (letter, label, style), and the printers escape a label for their target.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from derive.errors import DeriveError
+from derive.prose import math_label
 
 LOSS_INDICES = ("i", "j", "k")  # units of the layer below, of L5 and of L6
 KL_INDICES = ("f", "g", "i")    # units of L5 and L6 (the exam's w_(fg)), and i the example (t is the iteration)
@@ -60,6 +64,7 @@ class Node:
     expr: sp.Expr | None = None
     layer: str = ""           # spec layer name, primed for the second branch
     param: str = ""           # network parameter key ("L6.W") for a parameter node
+    level: str = ""           # where in the top: BELOW, LOWER or UPPER (4, 5, 6), whatever the layer's name
     batched: bool = False     # carries one value per pair (or per example) of the batch
 
     @property
@@ -105,10 +110,26 @@ def index(name: str) -> sp.Symbol:
     return sp.Symbol(name, integer=True, positive=True)
 
 
+# The internal labels of the three levels of the top (layer below, lower and upper dense layer).
+BELOW, LOWER, UPPER = "4", "5", "6"
+
+
 def label(name: str) -> str:
     """The exam's short label of a layer: "L5" -> "5", any other name unchanged."""
     m = re.fullmatch(r"L(\d+)", name)
     return m.group(1) if m else name
+
+
+def labels(spec) -> tuple[str, str, str]:
+    """The display labels of the top (below, lower, upper): the layers' labels, "0" for an input below.
+
+    Labels of layers never coincide (a name starts with a letter, a label from L<digits> is all
+    digits); the input's "0" becomes "00" (and so on) when a top layer is called L0.
+    """
+    below, lower, upper, _ = top(spec)
+    lo, up = label(lower.name), label(upper.name)
+    b = label(below) if below else next(z for z in ("0" * n for n in range(1, 4)) if z not in (lo, up))
+    return b, lo, up
 
 
 def top(spec) -> tuple[str, object, object, int]:
@@ -131,17 +152,15 @@ def prose_names(spec) -> dict:
 
     ``b``, ``l``, ``u`` are the superscripts of s, o and a; ``w_lower`` and ``w_upper`` those of the two
     weight families; ``flat`` says whether the lower dense layer's input is a flattened map or image.
+    ``b``, ``l``, ``u``, ``w_lower`` and ``w_upper`` are written for LaTeX math, as the printers write
+    them (a label such as ``a_b`` is escaped); the layer names are as the spec writes them.
     """
     below, lower, upper, _ = top(spec)
-    b = label(below) if below else "0"
-    lo, up = label(lower.name), label(upper.name)
-    below_type = next((x.type for x in spec.layers if x.name == below), None)
-    return {"below": below, "lower": lower.name, "upper": upper.name, "b": b, "l": lo, "u": up,
-            "w_lower": _pair(b, lo, ""), "w_upper": _pair(lo, up, ""), "flat": below_type != "dense"}
-
-
-def _ident(name: str) -> str:
-    return name.replace("-", "_")
+    b, lo, up = labels(spec)
+    below_type = spec.layers[-3].type if len(spec.layers) > 2 else None
+    return {"below": below, "lower": lower.name, "upper": upper.name, "b": math_label(b), "l": math_label(lo),
+            "u": math_label(up), "w_lower": math_label(_pair(b, lo, "")), "w_upper": math_label(_pair(lo, up, "")),
+            "flat": below_type != "dense"}
 
 
 class _Builder:
@@ -150,6 +169,7 @@ class _Builder:
     def __init__(self, spec, names):
         self.spec, self.nodes, self.notation = spec, {}, {}
         self.idx = {n: index(n) for n in names}
+        self.display = dict(zip((BELOW, LOWER, UPPER), labels(spec)))  # internal level -> display label
 
     def add(self, name, letter, lab, style="layer", **kw) -> Node:
         node = Node(name, **kw)
@@ -157,30 +177,45 @@ class _Builder:
         self.notation[name] = (letter, lab, style)
         return node
 
-    def dense(self, layer, src: Node, i, j, prime: bool, shared: bool, batch=()):
-        """Parameters, pre-activation and activation of one dense layer fed by ``src``."""
+    def dense(self, layer, level: str, src: Node, i, j, prime: bool, shared: bool, batch=()):
+        """Parameters, pre-activation and activation of one dense layer at ``level`` (5 or 6) fed by ``src``."""
         p = "p" if prime else ""
         q = "p" if prime and not shared else ""
         mark, pmark = ("'" if prime else ""), ("'" if prime and not shared else "")
-        lab = label(layer.name)
+        lab = self.display[level]
         src_lab = self.notation[src.name][1].rstrip("'")
         key = layer.name + pmark
-        w = self.add(f"w{_ident(src_lab)}_{_ident(lab)}{q}", "w", _pair(src_lab, lab, pmark), kind="param",
-                     indices=(i, j), layer=key, param=f"{key}.W")
-        b = self.add(f"b{_ident(lab)}{q}", "b", lab + pmark, kind="param", indices=(j,), layer=key, param=f"{key}.b")
+        w = self.add(f"w{src.level}_{level}{q}", "w", _pair(src_lab, lab, pmark), kind="param",
+                     indices=(i, j), layer=key, param=f"{key}.W", level=level)
+        b = self.add(f"b{level}{q}", "b", lab + pmark, kind="param", indices=(j,), layer=key, param=f"{key}.b",
+                     level=level)
         size = self.ranges[i]
-        o = self.add(f"o{_ident(lab)}{p}", "o", lab + mark, kind="dense", indices=batch + (j,), layer=layer.name + mark,
+        o = self.add(f"o{level}{p}", "o", lab + mark, kind="dense", indices=batch + (j,), layer=layer.name + mark,
                      inputs=(("input", src.name), ("weight", w.name), ("bias", b.name)), batched=not batch,
-                     expr=sp.Sum(w.item * base(src.name)[batch + (i,)], (i, 1, size)) + b.item)
+                     level=level, expr=sp.Sum(w.item * base(src.name)[batch + (i,)], (i, 1, size)) + b.item)
         inputs, slope = (("pre", o.name),), sp.S.Zero
         if layer.activation == "prelu":
             per_unit = self.spec.prelu != "scalar"
-            a = self.add(f"a{_ident(lab)}{q}", "a", lab + pmark, kind="param", indices=(j,) if per_unit else (),
-                         layer=key, param=f"{key}.a")
+            a = self.add(f"a{level}{q}", "a", lab + pmark, kind="param", indices=(j,) if per_unit else (),
+                         layer=key, param=f"{key}.a", level=level)
             inputs, slope = inputs + (("slope", a.name),), a.item
-        s = self.add(f"s{_ident(lab)}{p}", "s", lab + mark, kind=layer.activation, indices=batch + (j,), inputs=inputs,
-                     layer=layer.name + mark, batched=not batch, expr=ACTIVATIONS[layer.activation](o.item, slope))
+        s = self.add(f"s{level}{p}", "s", lab + mark, kind=layer.activation, indices=batch + (j,), inputs=inputs,
+                     layer=layer.name + mark, batched=not batch, level=level,
+                     expr=ACTIVATIONS[layer.activation](o.item, slope))
         return s
+
+
+def tying(g: Graph) -> dict:
+    """What tying the branches substitutes: each parameter of the primed branch -> the first branch's.
+
+    Weights, biases and PReLU slopes alike (a scalar slope is a Symbol, the others IndexedBases).
+    """
+    out = {}
+    for n in g.nodes.values():
+        if n.kind == "param" and n.layer.endswith("'"):
+            first = n.name[:-1]  # the primed branch's parameter is the first's name with a final "p"
+            out[base(n.name) if n.indices else scalar(n.name)] = base(first) if n.indices else scalar(first)
+    return out
 
 
 def _pair(a: str, b: str, mark: str) -> str:
@@ -188,15 +223,13 @@ def _pair(a: str, b: str, mark: str) -> str:
     return joined if not mark else f"{a}{mark}{b}{mark}" if len(a) == len(b) == 1 else f"{a}{mark},{b}{mark}"
 
 
-def _sizes(builder, below, lower, upper, width, extra=()):
-    names = [("n", label(below) if below else "0", width), ("n", label(lower.name), lower.units),
-             ("n", label(upper.name), upper.units)]
+def _sizes(builder, lower, upper, width):
     syms = []
-    for letter, lab, value in names:
-        sym = sp.Symbol(f"n_{_ident(lab)}", integer=True, positive=True)
-        builder.notation[sym.name] = (letter, lab, "sub")
+    for level, value in ((BELOW, width), (LOWER, lower.units), (UPPER, upper.units)):
+        sym = sp.Symbol(f"n_{level}", integer=True, positive=True)
+        builder.notation[sym.name] = ("n", builder.display[level], "sub")
         syms.append((sym, value))
-    return syms + list(extra)
+    return syms
 
 
 def loss_graph(spec, shared: bool | None = None) -> Graph:
@@ -205,16 +238,15 @@ def loss_graph(spec, shared: bool | None = None) -> Graph:
     below, lower, upper, width = top(spec)
     b = _Builder(spec, LOSS_INDICES)
     i, j, k = (b.idx[n] for n in LOSS_INDICES)
-    sizes = _sizes(b, below, lower, upper, width)
+    sizes = _sizes(b, lower, upper, width)
     b.ranges = {i: sizes[0][0], j: sizes[1][0], k: sizes[2][0]}
-    lab = label(below) if below else "0"
     outs = []
     for prime in (False, True):
         mark = "'" if prime else ""
-        src = b.add(f"s{_ident(lab)}{'p' if prime else ''}", "s", lab + mark, indices=(i,), batched=True,
-                    layer=(below or "input") + mark)
-        s5 = b.dense(lower, src, i, j, prime, shared)
-        outs.append(b.dense(upper, s5, j, k, prime, shared))
+        src = b.add(f"s{BELOW}{'p' if prime else ''}", "s", b.display[BELOW] + mark, indices=(i,), batched=True,
+                    layer=(below or "input") + mark, level=BELOW)
+        s5 = b.dense(lower, LOWER, src, i, j, prime, shared)
+        outs.append(b.dense(upper, UPPER, s5, j, k, prime, shared))
     first, second = (base(s.name)[k] for s in outs)
     d = b.add("D", "D", "t", kind="distance", inputs=(("first", outs[0].name), ("second", outs[1].name)),
               batched=True, expr=sp.Rational(1, 2) * sp.Sum((first - second) ** 2, (k, 1, b.ranges[k])))
@@ -236,11 +268,11 @@ def kl_graph(spec, reading: str = "sigmoid", shared: bool | None = None) -> Grap
     f, g, t = (b.idx[n] for n in KL_INDICES)
     m = sp.Symbol("m", integer=True, positive=True)
     b.notation["m"] = ("m", "", "plain")
-    sizes = _sizes(b, below, lower, upper, width)
+    sizes = _sizes(b, lower, upper, width)
     b.ranges = {f: sizes[1][0], g: sizes[2][0], t: m}
-    s5 = b.add(f"s{_ident(label(lower.name))}", "s", label(lower.name), style="batch", indices=(t, f), batched=False,
-               layer=lower.name)
-    s6 = b.dense(upper, s5, f, g, False, shared, batch=(t,))
+    s5 = b.add(f"s{LOWER}", "s", b.display[LOWER], style="batch", indices=(t, f), batched=False, layer=lower.name,
+               level=LOWER)
+    s6 = b.dense(upper, UPPER, s5, f, g, False, shared, batch=(t,))
     for name in (s6.name, s6.inputs[0][1]):
         b.notation[name] = (*b.notation[name][:2], "batch")
     act = base(s6.name)[t, g]

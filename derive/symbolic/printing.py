@@ -1,8 +1,9 @@
-"""Printers for the exam's notation: LaTeX (for the sheet and Markdown) and one-line Unicode text.
+r"""Printers for the exam's notation: LaTeX (for the sheet and Markdown) and one-line Unicode text.
 
 The SymPy objects carry plain internal names (``w5_6``, ``s6p``); each graph carries a notation
 table ``name -> (letter, label, style)`` and these printers turn it into w^{(56)}_{jk}, s^{(6')}_k,
-l^{(t)}. Everything about the look (letters, the words of a case split, the language, the
+l^{(t)}, a label escaped for LaTeX math (a layer called ``a_b`` is \mathrm{a\_b}).
+Everything about the look (letters, the words of a case split, the language, the
 multiplication sign) is a printer setting; nothing edits a printed string afterwards.
 """
 
@@ -12,6 +13,8 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
+
+from derive.prose import math_label
 
 # How each letter of the notation table is written: (LaTeX, Unicode).
 LETTERS = {
@@ -50,6 +53,7 @@ class _ExamNames:
         if parts is None:
             return None
         letter, lab, style = parts
+        lab = self._label(lab)
         if style == "sub":
             return self._subscripted(letter, lab)
         return self._compose(letter, (f"({lab})" if lab else "") + (f"({extra})" if extra else ""), sub)
@@ -79,6 +83,9 @@ class ExamLatexPrinter(_ExamNames, LatexPrinter):
     PLAIN_INDEXED = "{{{}}}_{{{}}}"
     # order "none" keeps a product's factors as built (a chain rule reads left to right); sums are still sorted
     _default_settings = {**LatexPrinter._default_settings, "notation": {}, "lang": "en", "order": "none"}
+
+    def _label(self, lab: str) -> str:
+        return math_label(lab)  # a layer called a_b is neither a subscript nor a LaTeX error
 
     def _subscripted(self, letter: str, lab: str) -> str:
         return f"{letter}_{{{lab}}}"
@@ -113,6 +120,9 @@ class ExamTextPrinter(_ExamNames, StrPrinter):
     unicode = True
     printmethod = "_exam_text"  # Indexed would otherwise print itself through _sympystr
     _default_settings = {**StrPrinter._default_settings, "notation": {}, "lang": "en", "order": "none"}
+
+    def _label(self, lab: str) -> str:
+        return lab
 
     def _subscripted(self, letter: str, lab: str) -> str:
         return letter + "".join(SUBSCRIPT.get(ch, ch) for ch in lab)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from derive import prose
 from derive.symbolic import derivation, printing
 
 FORMATS = ("text", "latex", "markdown", "json")
@@ -33,6 +34,13 @@ NOTES = {
            "0 < rho-hat_g < 1 for every g, which a linear layer does not guarantee.",
            "Sigmoid reading: rho-hat_g is the mean of sigma(s_g), always in (0, 1); the well-defined reading."],
 }
+
+
+# The key of each derivation in the JSON and the headings: the exam's names, the same in every spec.
+KEYS = {"upper": "L6", "lower": "L5", "prelu": "prelu", "kl": "kl"}
+LATEX_PREAMBLE = [r"\documentclass[11pt]{article}", r"\usepackage[T1]{fontenc}", r"\usepackage[utf8]{inputenc}",
+                  r"\usepackage{amsmath,amssymb}", r"\usepackage[a4paper,margin=2cm]{geometry}",
+                  r"\allowdisplaybreaks", r"\begin{document}", ""]
 
 
 def derive_all(spec, layer: str = "all", shared: bool | None = None) -> list:
@@ -64,16 +72,8 @@ def gradients(spec, layer: str = "all", shared: bool | None = None) -> Gradients
     return Gradients(spec, derive_all(spec, layer, shared), shared)
 
 
-def _kind(spec, key: str) -> str:
-    from derive.symbolic import graph
-
-    _, lower, upper, _ = graph.top(spec)
-    return {upper.name: "upper", lower.name: "lower"}.get(key, key)
-
-
 def _notes(spec, d, shared: bool) -> list[str]:
-    kind = _kind(spec, d.key)
-    notes = NOTES["kl"] if kind == "kl" else NOTES["loss"] + NOTES["shared" if shared else "unshared"]
+    notes = NOTES["kl"] if d.kind == "kl" else NOTES["loss"] + NOTES["shared" if shared else "unshared"]
     g = d.results[0].graph
     shown = {s.lhs.base.label.name if isinstance(s.lhs, sp.Indexed) else s.lhs.name for s in d.definitions}
     if any(g.nodes[name].kind == "prelu" for name in shown if name in g.nodes):
@@ -101,7 +101,7 @@ def as_data(spec, derivations, shared: bool) -> dict:
                               for c in r.cases]}
 
         results = [result(r) for r in d.results]
-        out[d.key] = {"title": TITLES[_kind(spec, d.key)],
+        out[KEYS[d.kind]] = {"title": TITLES[d.kind], "layer": d.key if d.kind in ("upper", "lower") else None,
                       "definitions": [eq(s.lhs, s.rhs, s.reading) for s in d.definitions],
                       "steps": [eq(s.lhs, s.rhs, s.reading) for s in d.steps], "result": results[0],
                       "cases": results[0]["cases"], "results": results, "notes": _notes(spec, d, shared)}
@@ -113,15 +113,21 @@ def render(spec, derivations, fmt: str, shared: bool) -> str:
     data = as_data(spec, derivations, shared)
     if fmt == "json":
         return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
-    lines = []
+    lines = LATEX_PREAMBLE[:] if fmt == "latex" else []
     for key, d in data.items():
-        lines += _section(key, d, fmt)
+        lines += _section(d["layer"] or key, d, fmt)
+    if fmt == "latex":
+        lines += [r"\end{document}"]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _section(key: str, d: dict, fmt: str) -> list[str]:
-    """One derivation: definitions, steps, results with their chain rule and cases, conventions."""
+def _section(name: str, d: dict, fmt: str) -> list[str]:
+    """One derivation: definitions, steps, results with their chain rule and cases, conventions.
+
+    The layer's name and the notes are plain text, escaped for Markdown or LaTeX.
+    """
     field = "text" if fmt == "text" else "latex"
+    words = {"text": str, "markdown": prose.md_escape, "latex": prose.tex_escape}[fmt]
 
     def show(body: str, reading: str = "", label: str = "") -> list[str]:
         tag = f"  ({reading} reading)" if reading else ""
@@ -131,8 +137,8 @@ def _section(key: str, d: dict, fmt: str) -> list[str]:
             return ([label.rstrip()] if label else []) + [f"$$ {body} $${tag}", ""]
         return [rf"{label}\[ {body} \]{tag}"]
 
-    head = {"text": f"== {key}: {d['title']} ==", "markdown": f"## {key}: {d['title']}",
-            "latex": rf"\section*{{{key}: {d['title']}}}"}[fmt]
+    title = words(f"{name}: {d['title']}")
+    head = {"text": f"== {title} ==", "markdown": f"## {title}", "latex": rf"\section*{{{title}}}"}[fmt]
     lines = [head, ""]
     for title, items in (("Definitions", d["definitions"]), ("Steps", d["steps"])):
         lines += _heading(title, fmt)
@@ -152,7 +158,7 @@ def _section(key: str, d: dict, fmt: str) -> list[str]:
         lines.append("")
     lines += _heading("Conventions", fmt)
     lines += [{"text": f"  - {note}", "markdown": f"- {note}", "latex": rf"\noindent {note}\par"}[fmt]
-              for note in d["notes"]]
+              for note in map(words, d["notes"])]
     return lines + [""]
 
 

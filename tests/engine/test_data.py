@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import numpy as np
@@ -186,3 +187,22 @@ def test_labelled_images_take_the_spec_input_shape(tmp_path):
     (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0] * 4}))
     with pytest.raises(DeriveError, match="CIFAR-10 images are 32x32x3, the spec's input is 28x28x1"):
         data.labelled_images(f"cifar10:{tmp_path}", 2, 0, shape=(28, 28, 1))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_cifar10_refuses_fifos_devices_and_oversized_files(tmp_path):
+    fifo = tmp_path / "batch.fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/zero"):
+        with pytest.raises(DeriveError, match="not a folder nor a regular file"):
+            data.parse_data(f"cifar10:{path}")
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "data_batch_1").symlink_to("/dev/zero")
+    with pytest.raises(DeriveError, match="no CIFAR-10 batch"):
+        data.load_cifar10(folder)
+    huge = tmp_path / "data_batch_2"
+    with open(huge, "wb") as f:
+        f.truncate(data.MAX_BATCH_BYTES + 1)  # sparse: no disk used
+    with pytest.raises(DeriveError, match="larger than the"):
+        data.load_cifar10(huge)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -221,3 +222,41 @@ def test_train_command_rejects_bad_input(args, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("derive: error:") and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_log_follows_symlinks_and_keeps_the_umask_mode(tmp_path):
+    import os
+    import stat
+
+    from derive.engine.train import write_json
+
+    real = tmp_path / "real.json"
+    real.write_text("{}\n")
+    os.chmod(real, 0o640)
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    write_json(link, {"a": 1})
+    assert link.is_symlink() and json.loads(real.read_text()) == {"a": 1}
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640  # the replaced file's mode
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "new.json", {"b": 2})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o644  # not mkstemp's 0600
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_the_log_never_replaces_a_device_or_a_fifo(tmp_path):
+    import stat
+
+    from derive.engine.train import check_log, write_json
+
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/null"):
+        with pytest.raises(DeriveError, match="not a regular file"):
+            check_log(path)
+        with pytest.raises(DeriveError, match="not a regular file"):
+            write_json(path, {"a": 1})
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and stat.S_ISCHR(os.stat("/dev/null").st_mode)

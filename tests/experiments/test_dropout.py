@@ -80,3 +80,20 @@ def test_monte_carlo_on_a_branch_that_is_all_top():
     images = np.random.default_rng(1).standard_normal((2, 4, 4, 1)).astype(np.float32)
     mc = dropout._monte_carlo(net, spec, images, 0.5, 0.5, 2000, 0)
     assert len(mc["images"]) == 2 and all(abs(row["z"]) < 5 and row["sem"] > 0 for row in mc["images"])
+
+
+def test_a_layer_dead_on_the_image_gives_a_constant_d_not_a_division_by_zero():
+    from derive import spec as specs
+    from derive.engine.network import Network
+
+    net_spec = specs.parse('input = [8, 8, 1]\nshared_weights = true\n[[layer]]\nname = "A"\ntype = "dense"\n'
+                           'units = 2\nactivation = "relu"\n[[layer]]\nname = "B"\ntype = "dense"\nunits = 2\n'
+                           'activation = "relu"\n', "dead.toml")
+    net = Network(net_spec, dtype=np.float64, seed=0)
+    net.params["A.W"][:] = 0.0
+    net.params["A.b"][:] = -1.0  # every unit of A is dead on every image
+    images = np.random.default_rng(0).random((2, 8, 8, 1))
+    mc = dropout._monte_carlo(net, net_spec, images, 0.5, 0.0, 50, seed=0)
+    assert mc["max_relative_error"] == 0.0 and mc["max_abs_z"] == 0.0
+    assert all(r["closed_form"] == r["monte_carlo"] == 0.0 for r in mc["images"])
+    assert dropout._z_score(0.3, 0.0, 0.0) >= dropout.MISMATCH_Z  # a constant D that disagrees is no agreement

@@ -242,3 +242,35 @@ def test_a_different_run_is_not_taken_for_a_done_one(monkeypatch):
     assert common._run_key(dropped, sets, 10, common.momentum(), 100, 0) != base
     net.params["L1.W"] = net.params["L1.W"] * 2
     assert common._run_key(net, sets, 10, common.momentum(), 100, 0) != base
+
+
+def _read_only(folder):
+    """Make a folder unwritable, even for root (chattr +i), or skip; returns how to undo it."""
+    import os
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return lambda: folder.chmod(0o755)
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)]).returncode != 0:
+        pytest.skip("cannot make a folder read-only for root here")
+    return lambda: subprocess.run(["chattr", "-i", str(folder)])
+
+
+def test_an_unwritable_cache_subfolder_is_one_line_from_a_worker(tmp_path):
+    from click.testing import CliRunner
+
+    from derive.cli import cli
+
+    sub = tmp_path / "experiments" / "loss"
+    sub.mkdir(parents=True)
+    undo = _read_only(sub)
+    try:
+        result = CliRunner().invoke(cli, ["experiments", "--quick", "--only", "loss", "--only", "convolution",
+                                          "--cache", str(tmp_path)])
+    finally:
+        undo()
+    lines = [line for line in result.output.splitlines() if line.startswith("derive: error:")]
+    assert result.exit_code == 2 and len(lines) == 1 and "cannot write the cache there" in lines[0], result.output
+    assert "Traceback" not in result.output

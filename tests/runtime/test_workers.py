@@ -109,3 +109,38 @@ def sleep_after_touching(path: str, seconds: float) -> None:
     """A long task that says when it has started."""
     Path(path).touch()
     time.sleep(seconds)
+
+
+KILLED_PARENT = """
+import sys, time
+from derive.runtime import workers
+if __name__ == "__main__":
+    with workers.Pool(2) as pool:
+        futures = [pool.submit(time.sleep, 600) for _ in range(2)]
+        print("running", flush=True)
+        time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find the workers")
+def test_workers_die_with_a_parent_killed_outright(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from processes import carriers, kill_all, token_env, wait_for
+
+    script = tmp_path / "parent.py"
+    script.write_text(KILLED_PARENT)
+    token, env = token_env()
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "running\n"
+        assert wait_for(lambda: len(carriers(token)) >= 3, 60)
+        proc.send_signal(signal.SIGKILL)  # no clean-up at all in the parent
+        proc.wait(10)
+        assert wait_for(lambda: not carriers(token), 10), "workers outlived their parent"
+        assert proc.stdout.read() == ""  # and nobody holds the pipe open: EOF comes
+    finally:
+        proc.kill()
+        kill_all(token)

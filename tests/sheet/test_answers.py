@@ -321,3 +321,26 @@ def test_parameter_prose_ends_its_sentence_without_prelu(tmp_path):
             ("fr", "Le max-pooling, ReLU, tanh et la sortie linéaire n'ont aucun paramètre, pas plus que la "
                    "distance et la perte.")):
         assert sentence in _text(unit, _answer(unit, FakeInputs(net, tmp_path, lang)), lang, net)
+
+
+def _q1_claims(net, tied=None):
+    from derive.symbolic import derivation
+
+    untied = derivation.derive(net, "L6", shared=False)
+    cert = {"ok": True, "checked": 1, "max_rel_error": 0.0}
+    ctx = {"layer": untied.key, "cert": cert, "tcert": cert,
+           "objects": {"untied": untied, "tied": tied or derivation.derive(net, "L6", shared=True)}}
+    return _holds(_unit("ex1.q1").claims(ctx))
+
+
+@pytest.mark.parametrize("convention", ["scalar", "channel", "element"])
+def test_q1_tied_weights_claim_holds_with_a_prelu_upper_layer(convention):
+    """The primed branch's slope is renamed with its weights: derive check and Q1 agree on this spec."""
+    net = spec.parse(f'input = [4, 4, 1]\nprelu = "{convention}"\n[[layer]]\nname = "A"\ntype = "dense"\n'
+                     'units = 3\nactivation = "relu"\n[[layer]]\nname = "B"\ntype = "dense"\nunits = 2\n'
+                     'activation = "prelu"\n', "prelu-top.toml")
+    assert _q1_claims(net)["tied_is_sum"]
+    from derive.symbolic import derivation
+
+    one_branch = derivation.derive(net, "L6", shared=False)  # the first branch's path alone is not the tied gradient
+    assert not _q1_claims(net, tied=one_branch)["tied_is_sum"]

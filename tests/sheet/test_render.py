@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from derive import prose
+from derive.errors import DeriveError
 from derive.sheet import render
 
 
@@ -130,3 +131,22 @@ def test_listing_joins_words_for_running_text(items, lang, expected):
 
 def test_fixed_keeps_the_precision_asked_and_the_decimal_comma_in_french():
     assert prose.fixed(1.0, ".6f", "fr") == "1,000000" and prose.fixed(2.2e-16, ".1e", "en") == "2.2e-16"
+
+
+def test_two_typst_pdfs_of_the_same_source_are_byte_identical(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    pdfs = []
+    for name in ("a", "b"):
+        source = tmp_path / name / "sheet.typ"
+        source.parent.mkdir()
+        source.write_text("#set document(title: \"t\")\n= Title\n\nSome text.\n", encoding="utf-8")
+        pdfs.append(render.pdf_typst(source).read_bytes())
+        time.sleep(1.1)  # typst's default date is the time of day, to the second
+    assert pdfs[0] == pdfs[1]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert render.pdf_typst(tmp_path / "a" / "sheet.typ").read_bytes() != pdfs[0]  # the date set is honoured
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(DeriveError, match="SOURCE_DATE_EPOCH"):
+        render.source_date()

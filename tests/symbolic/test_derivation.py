@@ -14,7 +14,7 @@ from derive import spec
 from derive.certify import lambdify
 from derive.cli import cli
 from derive.errors import DeriveError
-from derive.symbolic import derivation, graph, printing
+from derive.symbolic import derivation, graph, printing, report
 
 i, j, k = (graph.index(n) for n in "ijk")
 D, l = graph.scalar("D"), graph.scalar("l")
@@ -109,13 +109,14 @@ def test_kl_readings_domain_and_the_bias_result():
 
 def test_layer_names_resolve_through_the_spec_and_bad_layers_are_errors():
     net = spec.default_spec()
-    assert derivation.layers(net) == ["L6", "L5", "prelu", "kl"]
+    assert derivation.layers(net) == ["upper", "lower", "prelu", "kl"]
     renamed = spec.parse(spec.default_spec_text().replace('"L5"', '"fc1"').replace('"L6"', '"fc2"'), "renamed")
-    assert derivation.resolve(renamed, "L6") == "fc2" and derivation.resolve(renamed, "fc1") == "fc1"
+    assert derivation.resolve(renamed, "L6") == "upper" and derivation.resolve(renamed, "fc1") == "lower"
+    assert derivation.derive(renamed, "fc2").key == "fc2" and derivation.derive(renamed, "L5").key == "fc1"
     with pytest.raises(DeriveError, match="unknown layer 'L7'"):
         derivation.resolve(net, "L7")
     no_prelu = spec.parse(spec.default_spec_text().replace('activation = "prelu"', 'activation = "relu"'), "relu")
-    assert derivation.layers(no_prelu) == ["L6", "L5", "kl"]
+    assert derivation.layers(no_prelu) == ["upper", "lower", "kl"]
     with pytest.raises(DeriveError, match="uses a PReLU"):
         derivation.derive(no_prelu, "prelu")
 
@@ -181,3 +182,46 @@ def test_gradients_refuses_a_spec_without_two_dense_layers_at_the_top(tmp_path):
                     'activation = "relu"\n[[layer]]\nname = "L6"\ntype = "dense"\nunits = 2\nactivation = "linear"\n')
     out = run("--spec", str(path))
     assert out.exit_code == 2 and "two dense layers at the top" in out.output and "Traceback" not in out.output
+
+
+def _named_top(lower: str, upper: str, below: str = "B") -> spec.Spec:
+    return spec.parse(f'input = [4, 4, 1]\n[[layer]]\nname = "{below}"\ntype = "dense"\nunits = 4\n'
+                      'activation = "relu"\n'
+                      f'[[layer]]\nname = "{lower}"\ntype = "dense"\nunits = 3\nactivation = "prelu"\n'
+                      f'[[layer]]\nname = "{upper}"\ntype = "dense"\nunits = 2\nactivation = "linear"\n', "top.toml")
+
+
+def test_l6_is_the_upper_layer_even_when_the_spec_calls_another_layer_l6():
+    for net in (_named_top("L6", "L7"), _named_top("X", "Y", below="L6")):
+        d = derivation.derive(net, "L6")
+        assert d.kind == "upper" and d.key == net.layers[-1].name
+        assert {r.param.split(".")[0].rstrip("'") for r in d.results} == {net.layers[-1].name}
+    lower = derivation.derive(_named_top("L6", "L7"), "L5")
+    assert lower.key == "L6" and lower.results[0].param == "L6.W"
+
+
+@pytest.mark.parametrize("upper", ["kl", "prelu"])
+def test_a_top_layer_named_like_a_derivation_keeps_its_own_gradient(upper):
+    net = _named_top("A", upper)
+    d = derivation.derive(net, "upper")
+    assert d.kind == "upper" and d.results[0].param == f"{upper}.W" and d.results[0].reading == ""
+    assert derivation.derive(net, upper).kind == upper  # the word means the derivation, as in every spec
+    assert [x.kind for x in report.derive_all(net)] == ["upper", "lower", "prelu", "kl"]
+    data = report.gradients(net).data()
+    assert list(data) == ["L6", "L5", "prelu", "kl"] and data["L6"]["layer"] == upper
+
+
+def test_a_scalar_slope_under_a_relu_layer_keeps_each_condition_inside_its_sum():
+    """SymPy's Sum folds the body's Piecewise outward; relu'(o_k) must stay under the sum over k."""
+    from derive.certify import certificate
+
+    net = spec.parse('input = [8, 8, 1]\nprelu = "scalar"\n[[layer]]\nname = "A"\ntype = "dense"\nunits = 3\n'
+                     'activation = "tanh"\n[[layer]]\nname = "B"\ntype = "dense"\nunits = 2\nactivation = "prelu"\n'
+                     '[[layer]]\nname = "C"\ntype = "dense"\nunits = 2\nactivation = "relu"\n', "slope.toml")
+    for shared in (False, True):
+        d = derivation.derive(net, "prelu", shared)
+        for r in d.results:
+            free = r.expr.free_symbols & {graph.index(n) for n in graph.LOSS_INDICES}
+            assert not free, (r.param, sp.sstr(r.expr))  # a scalar slope: every index is summed over
+        report = certificate.run(net.with_options(shared=shared), seed=0, exhaustive=False, use_torch=False, steps=1)
+        assert report["failures"] == [], report["failures"]

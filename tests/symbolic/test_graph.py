@@ -66,9 +66,46 @@ def test_other_specs_take_their_names_and_sizes_from_the_spec():
     net = spec.parse(DENSE_ONLY, "dense-only")
     g = graph.loss_graph(net)
     assert g.top == ("", "fc1", "fc2")
-    assert {s.name: v for s, v in g.sizes.items()} == {"n_0": 64, "n_fc1": 5, "n_fc2": 2}
-    assert g.nodes["sfc2"].kind == "sigmoid" and g.nodes["sfc1"].kind == "tanh"
-    assert g.notation["w0_fc1"] == ("w", "0,fc1", "layer")
+    assert {s.name: v for s, v in g.sizes.items()} == {"n_4": 64, "n_5": 5, "n_6": 2}
+    assert g.nodes["s6"].kind == "sigmoid" and g.nodes["s5"].kind == "tanh"
+    assert g.notation["w4_5"] == ("w", "0,fc1", "layer") and g.notation["n_6"] == ("n", "fc2", "sub")
+
+
+def _top(names, activations=("relu", "prelu", "linear"), input_="[4, 4, 1]"):
+    layers = "".join(f'[[layer]]\nname = "{n}"\ntype = "dense"\nunits = {3 + i}\nactivation = "{a}"\n'
+                     for i, (n, a) in enumerate(zip(names, activations)))
+    return spec.parse(f"input = {input_}\n" + layers, "names.toml")
+
+
+@pytest.mark.parametrize("names", [("a-b", "a_b", "c"), ("x", "xp", "y"), ("L0", "L1"), ("A", "eta", "B"),
+                                   ("a__b", "c--d", "kl"), ("beta", "rho", "rhohat"), ("D", "l", "L")])
+def test_internal_names_depend_on_positions_only(names):
+    """Names that an identifier built from them would confuse (a-b and a_b; x, xp and the primed x) change nothing."""
+    reference = graph.loss_graph(_top(("P", "Q", "R")[:len(names)]))
+    g = graph.loss_graph(_top(names))
+    assert list(g.nodes) == list(reference.nodes) and g.sizes.keys() == reference.sizes.keys()
+    kl = graph.kl_graph(_top(names))
+    assert set(kl.notation) >= {"beta", "rho", "rhohat", "b6"}
+    assert len({n.item for n in kl.nodes.values()} | {graph.scalar("beta")}) == len(kl.nodes) + 1
+
+
+def test_display_labels_never_coincide():
+    g = graph.loss_graph(_top(("L0", "L1")))  # the input's label would be 0, as L0's
+    labels = {g.notation[n][1] for n in ("s4", "s5", "s6")}
+    assert len(labels) == 3 and g.notation["s5"][1] == "0"
+    assert graph.prose_names(_top(("L0", "L1")))["b"] == "00"
+
+
+def test_labels_are_escaped_for_latex_math_only():
+    net = _top(("a__b", "c-d", "e_f"))
+    g = graph.loss_graph(net)
+    assert g.notation["s6"] == ("s", "e_f", "layer")  # the notation table keeps the names
+    from derive.symbolic import printing
+
+    tex = printing.latex(g.nodes["w5_6"].item, g.notation)
+    assert tex == r"w^{(\mathrm{c\text{-}d},\mathrm{e\_f})}_{jk}"
+    assert printing.text(g.nodes["w5_6"].item, g.notation) == "w^(c-d,e_f)_jk"
+    assert graph.prose_names(net)["u"] == r"\mathrm{e\_f}"
 
 
 def test_scalar_prelu_has_one_slope_per_layer():
