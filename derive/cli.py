@@ -217,8 +217,9 @@ def check_command(net, data, seed, steps, no_torch, as_json):
     """Certify every formula 'derive gradients' prints, on real tensors; exit 1 if any check fails.
 
     Every weight, bias and PReLU slope of the two top layers of both branches is compared with
-    central finite differences of the full loss (exhaustively), with the network's backprop and
-    with PyTorch's autograd; every definition, step, chain rule and hinge case is evaluated;
+    finite differences of the full loss (exhaustively: central ones, and where the step crosses a
+    ReLU/PReLU or hinge kink a one-sided one on the side that does not, or a smaller step), with
+    the network's backprop and with PyTorch's autograd; every definition, step, chain rule and hinge case is evaluated;
     SGD steps driven by the printed gradients must follow backprop's; the KL term is checked in
     both readings.
 
@@ -243,8 +244,8 @@ def check_command(net, data, seed, steps, no_torch, as_json):
 def bench_check_command(net, seed, as_json):
     """Time the certificate: exhaustive finite differences per coordinate vs torch's gradcheck.
 
-    Times the central differences of every weight and bias of the two top layers of both
-    branches (about 2.1 million coordinates for the default spec; target: 20 s), and
+    Times the finite differences of every weight and bias of the two top layers of both
+    branches (about 2.1 million coordinates for the default spec; target: 5 s), and
     torch.autograd.gradcheck on the same loss for a slice of those weights, per element, in the
     same run; prints the ratio. Also times 'derive gradients' from a cold start (target: 2 s).
 
