@@ -77,7 +77,10 @@ _CONTROLLER = []
 def blas_threads(n: int):
     """A context limiting BLAS to n threads (threadpoolctl, when installed; else no effect)."""
     if not _CONTROLLER:
-        import numpy  # noqa: F401  (the controller sees only the BLAS libraries loaded when it is made)
+        # the controller sees only the BLAS libraries loaded when it is made: NumPy's, and SciPy's, which
+        # the engine calls for its in-place products
+        import numpy  # noqa: F401
+        import scipy.linalg.blas  # noqa: F401
 
         try:
             from threadpoolctl import ThreadpoolController
@@ -89,7 +92,8 @@ def blas_threads(n: int):
 
 
 def _blas_info() -> list[dict]:
-    import numpy  # noqa: F401  (loads the BLAS library that threadpoolctl then inspects)
+    import numpy  # noqa: F401  (loads the BLAS libraries that threadpoolctl then inspects)
+    import scipy.linalg.blas  # noqa: F401
 
     try:
         from threadpoolctl import threadpool_info
@@ -105,7 +109,8 @@ def kernel_architecture() -> str:
 
 
 def blas_kernels() -> str:
-    """NumPy's BLAS and the kernels it uses, as threadpoolctl reports them."""
+    """The BLAS libraries loaded (NumPy's, SciPy's) and the kernels they use, as threadpoolctl reports them."""
     info = _blas_info()
-    found = [f"{p['internal_api']} {p.get('version')} ({p.get('architecture')} kernels)" for p in info]
-    return ", ".join(found) or "none"
+    found = [f"{p['internal_api']} {p.get('version')} in {os.path.basename(os.path.dirname(p.get('filepath', '')))} "
+             f"({p.get('architecture')} kernels)" for p in info]
+    return ", ".join(sorted(found)) or "none"
