@@ -146,21 +146,21 @@ class Blocked(Plain):
         step = max(1, min(n, self.block_bytes // per_image))
         return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
-    def _cols(self, xp, lo, hi, buf):
-        """The windows of images lo..hi copied into ``buf`` (and its ones column when the bias is folded)."""
+    def _cols(self, xp, lo, hi, buf, ones: bool):
+        """The windows of images lo..hi copied into ``buf`` as rows, then a ones column if ``ones``."""
         view = _windows(xp[lo:hi], self.kernel, self.stride, self.out_hw)
         rows = view.shape[0] * view.shape[1] * view.shape[2]
-        cols = buf[:rows]
+        cols = buf[:rows * (self.window + ones)].reshape(rows, self.window + ones)
         row, item = cols.strides
         oh, ow, (_, kw, c) = view.shape[1], view.shape[2], view.shape[3:]
         np.copyto(as_strided(cols, view.shape, (row * oh * ow, row * ow, row, item * kw * c, item * c, item)), view)
-        if self.fold:
+        if ones:
             cols[:, -1] = 1
         return cols
 
     def _buffer(self, n, dtype):
         rows = max(hi - lo for lo, hi in self.blocks(n, np.dtype(dtype).itemsize)) * self.out_hw[0] * self.out_hw[1]
-        return np.empty((rows, self.window + self.fold), dtype)
+        return np.empty(rows * (self.window + 1), dtype)
 
     def forward(self, xp, W, b, act=_identity, a=None, out=None, keep: bool = True):
         """Pre-activation o and activation s (into ``out`` if given); the context is xp itself.
@@ -179,7 +179,7 @@ class Blocked(Plain):
         buf = self._buffer(n, xp.dtype)
         for lo, hi in blocks:
             ob = o[lo:hi] if keep else o[:hi - lo]
-            matmul(self._cols(xp, lo, hi, buf), Wk, out=ob.reshape(-1, c_out))
+            matmul(self._cols(xp, lo, hi, buf, self.fold), Wk, out=ob.reshape(-1, c_out))
             if not self.fold:
                 ob += b
             act(ob, a, out=s[lo:hi])
@@ -188,8 +188,7 @@ class Blocked(Plain):
     def backward(self, g, xp, W, act_grad=_identity_grad, o=None, s=None, a=None, need_dx: bool = True):
         """Gradients (dx, dW, db, da) from g = dL/ds, block by block; the windows are copied again from xp."""
         n, c_out = g.shape[0], W.shape[3]
-        dWk = np.zeros((self.window + self.fold, c_out), g.dtype)
-        db = np.zeros(c_out, g.dtype)
+        dWk = np.zeros((self.window + 1, c_out), g.dtype)  # the last row, from a ones column, is db
         da = None
         dx = np.empty((n,) + self.in_shape, g.dtype) if need_dx else None
         buf = self._buffer(n, g.dtype)
@@ -197,15 +196,10 @@ class Blocked(Plain):
             do, da_block = act_grad(g[lo:hi], None if o is None else o[lo:hi], s[lo:hi], a)
             if da_block is not None:
                 da = da_block if da is None else da + da_block
-            do2 = do.reshape(-1, c_out)
-            matmul_add(self._cols(xp, lo, hi, buf).T, do2, dWk)
-            if not self.fold:
-                db += column_sums(do2)
+            matmul_add(self._cols(xp, lo, hi, buf, True).T, do.reshape(-1, c_out), dWk)
             if need_dx:
                 input_grad(do, W, self.in_shape, self.stride, self.pads(), out=dx[lo:hi])
-        if self.fold:
-            dWk, db = dWk[:-1], dWk[-1].copy()
-        return dx, dWk.reshape(W.shape), db, da
+        return dx, dWk[:-1].reshape(W.shape), dWk[-1].copy(), da
 
 
 class Planes(Blocked):
@@ -308,6 +302,18 @@ def kernel(kernel, stride, padding: str, in_shape):
     return kind(kernel, stride, padding, in_shape)
 
 
+def _grid(n: int, out: int, k: int, s: int, before: int) -> int:
+    """Rows (or columns) per image of the phase grid of :func:`input_grad` along one axis.
+
+    It must hold every phase row the input's rows fall on, and every output: the taps' contributions
+    reach out + (k - 1) // s rows, but those that run past the grid land on the first rows of the
+    next image (or row), and may, where those rows are the zero border's (dropped): the grid is then
+    shorter by that much, and so are the products.
+    """
+    first = min(((p - before) % s + before) // s for p in range(s))  # the first phase row an input row uses
+    return max(-(-(n + before) // s), out + (k - 1) // s - first, out)
+
+
 def input_grad(do: np.ndarray, W: np.ndarray, in_shape, stride, pads, out=None) -> np.ndarray:
     """dL/dx of a convolution as kh·kw accumulated products, with no scatter of windows.
 
@@ -321,8 +327,7 @@ def input_grad(do: np.ndarray, W: np.ndarray, in_shape, stride, pads, out=None) 
     kh, kw, _, k = W.shape
     (sh, sw), (oh, ow) = stride, do.shape[1:3]
     (pt, _), (pl, _) = pads
-    gh = max(oh + (kh - 1) // sh, -(-(h + pt) // sh))
-    gw = max(ow + (kw - 1) // sw, -(-(w + pl) // sw))
+    gh, gw = _grid(h, oh, kh, sh, pt), _grid(w, ow, kw, sw, pl)
     rows = n * gh * gw
     grid = np.empty((n, gh, gw, k), do.dtype)
     grid[:, :oh, :ow] = do

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -101,6 +103,22 @@ def test_input_gradient_by_phases_matches_the_scatter_of_every_tap():
         out = np.full((4,) + shape, np.nan)
         assert C.input_grad(do, W, shape, stride, plain.pads(), out=out) is out
         close(out, ref)
+
+
+def test_input_gradient_over_every_small_geometry():
+    # every window, stride and padding up to 5x3 / 3x2 on small inputs: the phase grids alias rows
+    # and columns into the zero border where they can, and must never land on a kept one
+    rng = np.random.default_rng(5)
+    checked = 0
+    for kh, kw, sh, sw, padding, h, w in itertools.product([1, 2, 3, 4, 5], [1, 3], [1, 2, 3], [1, 2],
+                                                           ["same", "valid"], [5, 8, 9], [6, 7]):
+        if padding == "valid" and (kh > h or kw > w):
+            continue
+        plain = C.Plain((kh, kw), (sh, sw), padding, (h, w, 2))
+        W, do = rng.standard_normal((kh, kw, 2, 3)), rng.standard_normal((3,) + plain.out_hw + (3,))
+        close(C.input_grad(do, W, (h, w, 2), (sh, sw), plain.pads()), plain._input_grad(do.reshape(-1, 3), W))
+        checked += 1
+    assert checked == 720
 
 
 def direct(x, W, b, stride, pads):
