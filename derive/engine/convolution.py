@@ -70,17 +70,6 @@ def _windows(xp, kernel, stride, out_hw) -> np.ndarray:
                       writeable=False)
 
 
-def _identity(o, a=None, out=None):
-    if out is None:
-        return o
-    out[...] = o
-    return out
-
-
-def _identity_grad(ds, o, s, a=None, out=None):
-    return _identity(ds, out=out), None
-
-
 class Plain:
     """The reference: im2col (one copy, one product) forward, col2im by a scatter of every tap backward."""
 
@@ -95,7 +84,7 @@ class Plain:
         h, w = self.in_shape[:2]
         return conv_pads(h, w, self.kernel, self.stride, self.padding)
 
-    def forward(self, xp: np.ndarray, W: np.ndarray, b: np.ndarray, act=_identity, a=None, out=None,
+    def forward(self, xp: np.ndarray, W: np.ndarray, b: np.ndarray, act, a=None, out=None,
                 keep: bool = True):
         """Pre-activation o and activation s (into ``out`` if given) of the padded input xp, and a context.
 
@@ -108,7 +97,7 @@ class Plain:
         o = o.reshape((n,) + self.out_hw + (c_out,))
         return o, act(o, a, out=out), cols
 
-    def backward(self, g, cols, W, act_grad=_identity_grad, o=None, s=None, a=None, need_dx: bool = True):
+    def backward(self, g, cols, W, act_grad, o=None, s=None, a=None, need_dx: bool = True):
         """Gradients (dx, dW, db, da) from g = dL/ds; dx is None when not needed (the first layer)."""
         do, da = act_grad(g, o, s, a)
         do2 = do.reshape(-1, W.shape[3])
@@ -162,7 +151,7 @@ class Blocked(Plain):
         rows = max(hi - lo for lo, hi in self.blocks(n, np.dtype(dtype).itemsize)) * self.out_hw[0] * self.out_hw[1]
         return np.empty(rows * (self.window + 1), dtype)
 
-    def forward(self, xp, W, b, act=_identity, a=None, out=None, keep: bool = True):
+    def forward(self, xp, W, b, act, a=None, out=None, keep: bool = True):
         """Pre-activation o and activation s (into ``out`` if given); the context is xp itself.
 
         With ``keep=False`` the pre-activation lives one block at a time and o comes back None
@@ -185,7 +174,7 @@ class Blocked(Plain):
             act(ob, a, out=s[lo:hi])
         return (o if keep else None), s, xp
 
-    def backward(self, g, xp, W, act_grad=_identity_grad, o=None, s=None, a=None, need_dx: bool = True):
+    def backward(self, g, xp, W, act_grad, o=None, s=None, a=None, need_dx: bool = True):
         """Gradients (dx, dW, db, da) from g = dL/ds, block by block; the windows are copied again from xp."""
         n, c_out = g.shape[0], W.shape[3]
         dWk = np.zeros((self.window + 1, c_out), g.dtype)  # the last row, from a ones column, is db
@@ -259,7 +248,7 @@ class Planes(Blocked):
     def _on_grid(self, a: np.ndarray, n: int) -> np.ndarray:
         return a.reshape(n, *self.grid, a.shape[-1])[:, :self.out_hw[0], :self.out_hw[1]]
 
-    def forward(self, xp, W, b, act=_identity, a=None, out=None, keep: bool = True):
+    def forward(self, xp, W, b, act, a=None, out=None, keep: bool = True):
         """Pre-activation o (a view of the grid; None unless ``keep``) and activation s; the context is the planes."""
         n, c_out = xp.shape[0], W.shape[3]
         Wk = np.concatenate([W.reshape(self.window, c_out), b[None]])
@@ -274,7 +263,7 @@ class Planes(Blocked):
             act(self._on_grid(rows, hi - lo), a, out=s[lo:hi])
         return (self._on_grid(grid, n) if keep else None), s, planes
 
-    def backward(self, g, planes, W, act_grad=_identity_grad, o=None, s=None, a=None, need_dx: bool = True):
+    def backward(self, g, planes, W, act_grad, o=None, s=None, a=None, need_dx: bool = True):
         """Gradients (dx, dW, db, da) from g = dL/ds, block by block, on the grid (zero where no output)."""
         n, c_out = g.shape[0], W.shape[3]
         per = self.grid[0] * self.grid[1]

@@ -19,14 +19,14 @@ from derive.engine.products import column_sums, matmul
 def conv(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride, padding: str):
     """Convolution (cross-correlation, as in every framework): returns the pre-activation and a context."""
     kernel = Blocked(W.shape[:2], stride, padding, x.shape[1:])
-    o, _, ctx = kernel.forward(padded(x, kernel.pads()), W, b)
+    o, _, ctx = kernel.forward(padded(x, kernel.pads()), W, b, linear)
     return o, (kernel, ctx)
 
 
 def conv_grad(do: np.ndarray, ctx, W: np.ndarray, need_dx: bool = True):
     """Gradients (dx, dW, db) of a convolution; dx is None when not needed (first layer)."""
     kernel, inner = ctx
-    return kernel.backward(do, inner, W, need_dx=need_dx)[:3]
+    return kernel.backward(do, inner, W, linear_grad, need_dx=need_dx)[:3]
 
 
 # --- max-pooling (no padding, as in Keras) ---------------------------------------------------------

@@ -253,7 +253,7 @@ class Network:
             o, s, cache.ctx[b][name] = kernel.forward(xp, p[k + ".W"], p[k + ".b"], act, a, out, keep=keep)
             if o is None:
                 W, bias = p[k + ".W"].copy(), p[k + ".b"].copy()  # as they are now: a step may change them
-                cache.o[b].later(name, lambda: kernel.forward(xp, W, bias)[0])
+                cache.o[b].later(name, lambda: kernel.forward(xp, W, bias, ops.linear)[0])
         else:
             if layer.type == "maxpool":
                 o, cache.ctx[b][name] = ops.maxpool(h, layer.kernel, layer.stride)

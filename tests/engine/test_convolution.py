@@ -51,32 +51,21 @@ def close(got, ref):
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * max(1.0, np.abs(ref).max()))
 
 
-@pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"{g[0]}/{g[1]}/{g[2]}/{g[3]}")
+FAST = [(kind, g) for kind in (C.Blocked, C.Planes) for g in GEOMETRIES
+        if kind is C.Blocked or C.Planes.applies(g[0], g[1], g[3])]
+
+
+@pytest.mark.parametrize("kind,geometry", FAST, ids=lambda v: v.__name__ if isinstance(v, type) else
+                         f"{v[0]}/{v[1]}/{v[2]}/{v[3]}")
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("block_bytes", [1, 4096, C.BLOCK_BYTES], ids=["1 image", "some", "all"])
-def test_blocked_kernel_matches_the_plain_one(geometry, act, block_bytes):
+def test_fast_kernels_match_the_plain_one(kind, geometry, act, block_bytes):
     x, W, b, a = case(geometry, act)
     _, o, s, ref = run(C.Plain, geometry, act, x, W, b, a)
-    kern, o2, s2, got = run(C.Blocked, geometry, act, x, W, b, a, block_bytes=block_bytes)
-    close(o2, o)
-    close(s2, s)
-    for mine, theirs in zip(got, ref):
+    kern, o2, s2, got = run(kind, geometry, act, x, W, b, a, block_bytes=block_bytes)
+    for mine, theirs in zip((o2, s2) + got, (o, s) + ref):
         close(mine, theirs)
-    assert len(kern.blocks(len(x), 8)) == {1: 7, C.BLOCK_BYTES: 1}.get(block_bytes, len(kern.blocks(len(x), 8)))
-
-
-@pytest.mark.parametrize("geometry", [g for g in GEOMETRIES if C.Planes.applies(g[0], g[1], g[3])],
-                         ids=lambda g: f"{g[0]}/{g[2]}/{g[3]}")
-@pytest.mark.parametrize("act", ACTS)
-@pytest.mark.parametrize("block_bytes", [1, C.BLOCK_BYTES], ids=["1 image", "all"])
-def test_planes_kernel_matches_the_plain_one(geometry, act, block_bytes):
-    x, W, b, a = case(geometry, act)
-    _, o, s, ref = run(C.Plain, geometry, act, x, W, b, a)
-    _, o2, s2, got = run(C.Planes, geometry, act, x, W, b, a, block_bytes=block_bytes)
-    close(o2, o)
-    close(s2, s)
-    for mine, theirs in zip(got, ref):
-        close(mine, theirs)
+    assert len(kern.blocks(len(x), 8)) == {1: len(x), C.BLOCK_BYTES: 1}.get(block_bytes, len(kern.blocks(len(x), 8)))
 
 
 def test_the_kernel_choice_and_a_forward_that_keeps_no_pre_activation():
@@ -135,6 +124,22 @@ def direct(x, W, b, stride, pads):
     return out
 
 
+@pytest.mark.parametrize("kernel,stride,padding,expected_pads", [
+    ((3, 3), (1, 1), "same", ((1, 1), (1, 1))),
+    ((3, 3), (2, 2), "same", ((0, 1), (1, 1))),  # TensorFlow: the odd pixel after
+    ((2, 3), (2, 1), "same", ((0, 0), (1, 1))),
+    ((2, 3), (2, 2), "valid", ((0, 0), (0, 0))),
+])
+def test_conv_matches_direct_loops(kernel, stride, padding, expected_pads):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 8, 7, 3))
+    W, b = rng.standard_normal(kernel + (3, 4)), rng.standard_normal(4)
+    pads = ops.conv_pads(8, 7, kernel, stride, padding)
+    assert pads == expected_pads  # computed by hand: total = (out - 1)·s + k - n
+    o, _ = ops.conv(x, W, b, stride, padding)
+    np.testing.assert_allclose(o, direct(x, W, b, stride, pads), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"{g[0]}/{g[1]}/{g[2]}/{g[3]}")
 def test_every_kernel_matches_direct_loops(geometry):
     kernel, stride, padding, shape = geometry
@@ -143,7 +148,7 @@ def test_every_kernel_matches_direct_loops(geometry):
     kinds = [C.Plain, C.Blocked] + ([C.Planes] if C.Planes.applies(kernel, stride, shape) else [])
     for kind in kinds:
         k = kind(kernel, stride, padding, shape)
-        close(k.forward(C.padded(x, k.pads()), W, b)[0], ref)
+        close(k.forward(C.padded(x, k.pads()), W, b, ops.linear)[0], ref)
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"{g[0]}/{g[1]}/{g[2]}/{g[3]}")
