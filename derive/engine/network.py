@@ -183,7 +183,7 @@ class Network:
                     cache.masks[b][name] = given[name]
                 elif train and self.dropout.get(name):
                     cache.masks[b][name] = ops.dropout_mask((len(l),) + shape, self.dropout[name], rng, self.dtype)
-        self._both(lambda b: self._branch((x1, x2)[b], b, cache))
+        self.both(lambda b: self._branch((x1, x2)[b], b, cache))
         last = self.names[-1]
         cache.pair_loss, cache.D, ga, gb = ops.pair_loss(cache.out[0][last], cache.out[1][last], l)
         cache.grad_out = [ga, gb]
@@ -201,7 +201,7 @@ class Network:
         self._branch(x, b, cache)
         return cache.out[b][self.names[-1]]
 
-    def _both(self, fn):
+    def both(self, fn):
         """fn(0), fn(1), with one BLAS thread each: in two threads when ``threads`` > 1, else one after the other.
 
         One BLAS thread always: the products are many and small, BLAS's own threads would only wait
@@ -276,7 +276,7 @@ class Network:
         With ``split=True`` and tied weights, each branch's share comes back under its own key
         (primed for the second branch) instead of their sum.
         """
-        parts = self._both(lambda b: self._branch_backward(cache, b))
+        parts = self.both(lambda b: self._branch_backward(cache, b))
         if split or not self.tied:
             grads = {**parts[0], **{_primed(k): v for k, v in parts[1].items()}}
         else:
