@@ -135,21 +135,25 @@ class Blocked(Plain):
         step = max(1, min(n, self.block_bytes // per_image))
         return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
-    def _cols(self, xp, lo, hi, buf, ones: bool):
-        """The windows of images lo..hi copied into ``buf`` as rows, then a ones column if ``ones``."""
-        view = _windows(xp[lo:hi], self.kernel, self.stride, self.out_hw)
-        rows = view.shape[0] * view.shape[1] * view.shape[2]
-        cols = buf[:rows * (self.window + ones)].reshape(rows, self.window + ones)
-        row, item = cols.strides
-        oh, ow, (_, kw, c) = view.shape[1], view.shape[2], view.shape[3:]
-        np.copyto(as_strided(cols, view.shape, (row * oh * ow, row * ow, row, item * kw * c, item * c, item)), view)
-        if ones:
-            cols[:, -1] = 1
-        return cols
+    def _copier(self, xp, step: int, ones: bool):
+        """A function (lo, hi) -> the windows of images lo..hi as rows (and a ones column if ``ones``).
 
-    def _buffer(self, n, dtype):
-        rows = max(hi - lo for lo, hi in self.blocks(n, np.dtype(dtype).itemsize)) * self.out_hw[0] * self.out_hw[1]
-        return np.empty(rows * (self.window + 1), dtype)
+        The rows go into one buffer for ``step`` images, made once; so is the ones column.
+        """
+        view = _windows(xp, self.kernel, self.stride, self.out_hw)
+        per = self.out_hw[0] * self.out_hw[1]
+        buf = np.empty((step * per, self.window + ones), xp.dtype)
+        row, item = buf.strides
+        oh, ow, (kh, kw, c) = self.out_hw[0], self.out_hw[1], view.shape[3:]
+        into = as_strided(buf, (step, oh, ow, kh, kw, c), (row * oh * ow, row * ow, row, item * kw * c, item * c, item))
+        if ones:
+            buf[:, -1] = 1
+
+        def cols(lo, hi):
+            np.copyto(into[:hi - lo], view[lo:hi])
+            return buf[:(hi - lo) * per]
+
+        return cols
 
     def forward(self, xp, W, b, act, a=None, out=None, keep: bool = True):
         """Pre-activation o and activation s (into ``out`` if given); the context is xp itself.
@@ -165,10 +169,10 @@ class Blocked(Plain):
         step = max(hi - lo for lo, hi in blocks)
         o = np.empty(((n if keep else step),) + self.out_hw + (c_out,), xp.dtype)
         s = out if out is not None else np.empty((n,) + o.shape[1:], xp.dtype)
-        buf = self._buffer(n, xp.dtype)
+        cols = self._copier(xp, step, self.fold)
         for lo, hi in blocks:
             ob = o[lo:hi] if keep else o[:hi - lo]
-            matmul(self._cols(xp, lo, hi, buf, self.fold), Wk, out=ob.reshape(-1, c_out))
+            matmul(cols(lo, hi), Wk, out=ob.reshape(-1, c_out))
             if not self.fold:
                 ob += b
             act(ob, a, out=s[lo:hi])
@@ -180,14 +184,19 @@ class Blocked(Plain):
         dWk = np.zeros((self.window + 1, c_out), g.dtype)  # the last row, from a ones column, is db
         da = None
         dx = np.empty((n,) + self.in_shape, g.dtype) if need_dx else None
-        buf = self._buffer(n, g.dtype)
-        for lo, hi in self.blocks(n, g.dtype.itemsize):
+        blocks = self.blocks(n, g.dtype.itemsize)
+        step = max(hi - lo for lo, hi in blocks)
+        cols = self._copier(xp, step, True)
+        into = InputGrad(W.shape, self.in_shape, self.stride, self.pads(), self.out_hw, step, g.dtype) if need_dx \
+            else None
+        weights = into.weights(W) if need_dx else None
+        for lo, hi in blocks:
             do, da_block = act_grad(g[lo:hi], None if o is None else o[lo:hi], s[lo:hi], a)
             if da_block is not None:
                 da = da_block if da is None else da + da_block
-            matmul_add(self._cols(xp, lo, hi, buf, True).T, do.reshape(-1, c_out), dWk)
+            matmul_add(cols(lo, hi).T, do.reshape(-1, c_out), dWk)
             if need_dx:
-                input_grad(do, W, self.in_shape, self.stride, self.pads(), out=dx[lo:hi])
+                into(do, weights, dx[lo:hi])
         return dx, dWk[:-1].reshape(W.shape), dWk[-1].copy(), da
 
 
@@ -291,56 +300,79 @@ def kernel(kernel, stride, padding: str, in_shape):
     return kind(kernel, stride, padding, in_shape)
 
 
-def _grid(n: int, out: int, k: int, s: int, before: int) -> int:
-    """Rows (or columns) per image of the phase grid of :func:`input_grad` along one axis.
+class InputGrad:
+    """dL/dx of a convolution: a correlation of the zero-bordered output gradient with the flipped taps.
 
-    It must hold every phase row the input's rows fall on, and every output: the taps' contributions
-    reach out + (k - 1) // s rows, but those that run past the grid land on the first rows of the
-    next image (or row), and may, where those rows are the zero border's (dropped): the grid is then
-    shorter by that much, and so are the products.
+    The input's rows and columns split into sh·sw stride phases (padded row ≡ p mod sh, column ≡ q
+    mod sw); the input positions of one phase receive the taps (i, j) with i ≡ p, j ≡ q only, from
+    the outputs next to them. So each phase is one window matrix of the output gradient (its own
+    taps' windows, copied block by block from a zero-bordered buffer) times those taps' weights:
+    one product per phase, no scatter and no accumulation; a stride-1 layer has one phase, whose
+    product is dx itself. Buffers are made once for blocks of up to ``n`` images.
     """
-    first = min(((p - before) % s + before) // s for p in range(s))  # the first phase row an input row uses
-    return max(-(-(n + before) // s), out + (k - 1) // s - first, out)
+
+    def __init__(self, W_shape, in_shape, stride, pads, out_hw, n: int, dtype):
+        (h, w, _), (kh, kw, _, k) = in_shape, W_shape
+        (sh, sw), (oh, ow) = stride, out_hw
+        (pt, _), (pl, _) = pads
+        self.n, self.stride, self.out_hw = n, stride, out_hw
+        phases = []
+        for p in range(sh):
+            ti, y0 = list(range(p, kh, sh)), (p - pt) % sh
+            for q in range(sw):
+                tj, x0 = list(range(q, kw, sw)), (q - pl) % sw
+                phases.append((p, q, ti, tj, y0, x0, (y0 + pt) // sh, (x0 + pl) // sw,
+                               len(range(y0, h, sh)), len(range(x0, w, sw))))
+        # the output gradient inside a zero border wide enough for every phase's windows
+        self.top, self.left = max(len(ph[2]) for ph in phases) - 1, max(len(ph[3]) for ph in phases) - 1
+        rows = self.top + max([oh] + [ph[6] + ph[8] for ph in phases])
+        cols = self.left + max([ow] + [ph[7] + ph[9] for ph in phases])
+        self.border = np.zeros((n, rows, cols, k), dtype)
+        s_n, s_h, s_w, s_c = self.border.strides
+        item = self.border.itemsize
+        self.phases = []
+        for p, q, ti, tj, y0, x0, gy0, gx0, ny, nx in phases:
+            if not ti or not tj:  # a stride larger than the window: no tap reaches this phase
+                self.phases.append((p, q, ti, tj, (slice(y0, None, sh), slice(x0, None, sw)), None, None, None))
+                continue
+            m, r = len(ti), len(tj)
+            start = self.border[:, gy0 - m + 1 + self.top:, gx0 - r + 1 + self.left:]
+            windows = as_strided(start, (n, ny, nx, m, r, k), (s_n, s_h, s_w, s_h, s_w, s_c), writeable=False)
+            buf = np.empty((n * ny * nx, m * r * k), dtype)
+            row = buf.strides[0]
+            into = as_strided(buf, (n, ny, nx, m, r, k), (row * ny * nx, row * nx, row, item * r * k, item * k, item))
+            self.phases.append((p, q, ti, tj, (slice(y0, None, sh), slice(x0, None, sw)), windows, into, buf))
+
+    def weights(self, W: np.ndarray) -> list:
+        """Each phase's taps, flipped and stacked as rows (taps · C_out, C_in): the right factor of its product."""
+        sh, sw = self.stride
+        out = []
+        for p, q, ti, tj, *_ in self.phases:
+            m, r = len(ti), len(tj)
+            out.append(None if not m or not r else np.concatenate(
+                [W[p + (m - 1 - u) * sh, q + (r - 1 - v) * sw].T for u in range(m) for v in range(r)]))
+        return out
+
+    def __call__(self, do: np.ndarray, weights: list, out: np.ndarray) -> np.ndarray:
+        """dx of a block of images (at most ``n``) into ``out`` from their output gradient ``do``."""
+        b, (oh, ow) = do.shape[0], self.out_hw
+        self.border[:b, self.top:self.top + oh, self.left:self.left + ow] = do
+        for (_, _, _, _, where, windows, into, buf), Wp in zip(self.phases, weights):
+            target = out[:, where[0], where[1]]
+            if Wp is None:
+                target[...] = 0
+                continue
+            np.copyto(into[:b], windows[:b])
+            cols = buf[:b * target.shape[1] * target.shape[2]]
+            if target.flags.c_contiguous:  # stride 1: the phase is dx
+                matmul(cols, Wp, out=target.reshape(cols.shape[0], -1))
+            else:
+                target[...] = matmul(cols, Wp).reshape(target.shape)
+        return out
 
 
 def input_grad(do: np.ndarray, W: np.ndarray, in_shape, stride, pads, out=None) -> np.ndarray:
-    """dL/dx of a convolution as kh·kw accumulated products, with no scatter of windows.
-
-    The padded input splits into sh·sw stride phases (rows ≡ p mod sh, columns ≡ q mod sw); tap
-    (i, j) of every window lands in phase (i mod sh, j mod sw), shifted by (i // sh, j // sw) on that
-    phase's grid. With the output gradient laid on the same grid (zero where there is no output),
-    each tap's contribution is one product added onto a contiguous block of rows of its phase, in
-    place. The phases are then interleaved into dx (``out`` if given).
-    """
-    n, (h, w, c) = do.shape[0], in_shape
-    kh, kw, _, k = W.shape
-    (sh, sw), (oh, ow) = stride, do.shape[1:3]
-    (pt, _), (pl, _) = pads
-    gh, gw = _grid(h, oh, kh, sh, pt), _grid(w, ow, kw, sw, pl)
-    rows = n * gh * gw
-    grid = np.empty((n, gh, gw, k), do.dtype)
-    grid[:, :oh, :ow] = do
-    grid[:, oh:], grid[:, :oh, ow:] = 0, 0
-    grid = grid.reshape(rows, k)
-    slack = ((kh - 1) // sh) * gw + (kw - 1) // sw  # the last taps' blocks run past the grid: never read
-    phases = np.empty((sh, sw, rows + slack, c), do.dtype)
-    for p in range(min(sh, kh), sh):
-        phases[p] = 0
-    for q in range(min(sw, kw), sw):
-        phases[:, q] = 0
-    for i in range(kh):
-        for j in range(kw):
-            shift = (i // sh) * gw + j // sw
-            if shift == 0:  # the phase's first tap (i, j) = (p, q) covers all its rows: no zeroing needed
-                matmul(grid, W[i, j].T, out=phases[i % sh, j % sw, :rows])
-            else:
-                matmul_add(grid, W[i, j].T, phases[i % sh, j % sw, shift:shift + rows])
-    dx = np.empty((n, h, w, c), do.dtype) if out is None else out
-    for p in range(sh):
-        y0 = (p - pt) % sh
-        for q in range(sw):
-            x0 = (q - pl) % sw
-            g = phases[p, q, :rows].reshape(n, gh, gw, c)
-            dx[:, y0::sh, x0::sw] = g[:, (y0 + pt) // sh:, (x0 + pl) // sw:][:, :len(range(y0, h, sh)),
-                                                                              :len(range(x0, w, sw))]
-    return dx
+    """dL/dx of a convolution from its output gradient (see :class:`InputGrad`), into ``out`` if given."""
+    out = np.empty((do.shape[0],) + tuple(in_shape), do.dtype) if out is None else out
+    grad = InputGrad(W.shape, in_shape, stride, pads, do.shape[1:3], do.shape[0], do.dtype)
+    return grad(do, grad.weights(W), out)
