@@ -77,8 +77,8 @@ _CONTROLLER = []
 def blas_threads(n: int):
     """A context limiting BLAS to n threads (threadpoolctl, when installed; else no effect)."""
     if not _CONTROLLER:
-        # the controller sees only the BLAS libraries loaded when it is made: NumPy's, and SciPy's, which
-        # the engine calls for its in-place products
+        # the controller sees only the BLAS libraries loaded when it is made: NumPy's, and SciPy's (its
+        # own copy of OpenBLAS, which the experiments' SciPy calls may use)
         import numpy  # noqa: F401
         import scipy.linalg.blas  # noqa: F401
 
