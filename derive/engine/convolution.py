@@ -1,4 +1,4 @@
-"""Convolution kernels on NHWC arrays: the plain im2col reference and the fast blocked kernel.
+"""Convolution kernels on NHWC arrays: the plain im2col reference and the fast blocked ones.
 
 A kernel is built for one layer (window, stride, padding, input shape) and offers ``pads`` (the
 zero border it reads around its input), ``forward(xp, W, b, act, a, out) -> (o, s, ctx)`` on the
@@ -13,8 +13,11 @@ fast kernel is tested against. :class:`Blocked` does the same arithmetic a few i
 so that the windows, the products and the activation of a block stay in the CPU's cache instead
 of streaming tens of megabytes through memory: the windows are not kept for the backward pass
 but copied again from the padded input (which the network holds anyway), the bias is folded into
-the product where that is cheaper, and the input gradient is a few accumulated products per
-stride phase (:func:`input_grad`).
+the product where that is cheaper (and db comes out of the weight product), and the input
+gradient is one product per stride phase (:class:`InputGrad`). :class:`Planes` is the variant
+for the first layer's few colour channels. Measured and not kept: Winograd's F(2x2, 3x3) for the
+stride-1 layers (its transforms, NumPy passes over four times the data, cost as much as the
+products they save).
 """
 
 from __future__ import annotations
