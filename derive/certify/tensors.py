@@ -17,6 +17,7 @@ import sympy as sp
 from derive.certify import evidence, lambdify, moves
 from derive.engine import data as datasets
 from derive.engine import network
+from derive.runtime import tuning
 from derive.symbolic import graph as graphs
 from derive.symbolic import printing
 
@@ -33,7 +34,7 @@ class Context:
     def __init__(self, spec, data: str = "shapeset", seed: int = 0):
         self.spec, self.seed = spec, seed
         images, labels = datasets.labelled_images(data, POOL, seed, "train", spec.input, at_most=True)
-        self.net = network.Network(spec, dtype=np.float64, init=INIT, seed=seed, threads=2)
+        self.net = network.Network(spec, dtype=np.float64, init=INIT, seed=seed, threads=tuning.branch_threads())
         rng = np.random.default_rng([seed, 4])
         i, j, l = datasets.pair_indices(labels, SAME + INSIDE + OUTSIDE, same_share=SAME / (SAME + INSIDE + OUTSIDE),
                                         rng=rng)

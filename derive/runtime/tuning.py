@@ -71,6 +71,26 @@ def for_speed(override: bool = False) -> dict:
     return {"openblas_coretype": openblas_coretype(override=override), "keep_freed_memory": keep_freed_memory()}
 
 
+_CORES = []
+
+
+def cores() -> int:
+    """The cores one computation of this process may use: the machine's (its affinity), or a worker's share."""
+    if _CORES:
+        return _CORES[0]
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def share_cores(n: int) -> None:
+    """Set how many cores this process's computations may use (a worker, one of several, gets its share)."""
+    _CORES[:] = [max(1, int(n))]
+
+
+def branch_threads() -> int:
+    """Threads for a network's two branches: two when this process has two cores to itself, else one."""
+    return 2 if cores() >= 2 else 1
+
+
 _CONTROLLER = []
 
 
