@@ -272,8 +272,9 @@ def check_command(net, data, seed, steps, no_torch, as_json):
     """Certify every formula 'derive gradients' prints, on real tensors; exit 1 if any check fails.
 
     Every weight, bias and PReLU slope of the two top layers of both branches is compared with
-    central finite differences of the full loss (exhaustively), with the network's backprop and
-    with PyTorch's autograd; every definition, step, chain rule and hinge case is evaluated;
+    finite differences of the full loss (exhaustively: central ones, and where the step crosses a
+    ReLU/PReLU or hinge kink a one-sided one on the side that does not, or a smaller step), with
+    the network's backprop and with PyTorch's autograd; every definition, step, chain rule and hinge case is evaluated;
     SGD steps driven by the printed gradients must follow backprop's; the KL term is checked in
     both readings.
 
@@ -298,8 +299,8 @@ def check_command(net, data, seed, steps, no_torch, as_json):
 def bench_check_command(net, seed, as_json):
     """Time the certificate: exhaustive finite differences per coordinate vs torch's gradcheck.
 
-    Times the central differences of every weight and bias of the two top layers of both
-    branches (about 2.1 million coordinates for the default spec; target: 20 s), and
+    Times the finite differences of every weight and bias of the two top layers of both
+    branches (about 2.1 million coordinates for the default spec; target: 5 s), and
     torch.autograd.gradcheck on the same loss for a slice of those weights, per element, in the
     same run; prints the ratio. Also times 'derive gradients' from a cold start (target: 2 s).
 
@@ -468,31 +469,44 @@ def train_command(net, data, images, steps, batch, lr, opt_name, momentum, weigh
 @cli.command("bench")
 @spec_options
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Pairs per step.")
-@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Timed steps per engine (alternating); the best is kept.")
-@click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Threads for each engine (at most 64, as OpenBLAS allows).")
+@click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Timed steps per engine and thread setting (alternating); the best is compared.")
+@click.option("--threads", type=click.IntRange(1, 64), multiple=True, default=(2, 1), show_default=True,
+              help="Threads for each engine, at most 64 (repeatable: each setting is measured in the same run).")
 @click.option("--no-torch", is_flag=True, help="Time this engine only.")
+@click.option("--profile", is_flag=True,
+              help="Instead: the time of every layer, forward and backward, in both engines (one thread each).")
 @click.option("--blas-kernels", type=click.Choice(("cpu", "environment")), default="cpu", show_default=True,
               help="OpenBLAS kernels for the CPU's instruction set (AVX-512 where it has it, as PyTorch uses), "
                    "or whatever OPENBLAS_CORETYPE in the environment asks for.")
 @json_option
-def bench_command(net, batch, repeats, threads, no_torch, blas_kernels, as_json):
+def bench_command(net, batch, repeats, threads, no_torch, profile, blas_kernels, as_json):
     """Time one training step (both branches, float32) of this engine against PyTorch on the CPU.
 
-    Both engines run in the same process, in alternation, on the same network and inputs;
-    the ratio is this engine's time over PyTorch's. Also printed: the FLOP rate of the step's
-    matrix products beside a float32 matrix-product peak measured in the same run, and the
+    Both engines run in the same process, in alternation, on the same network and inputs, with 2
+    threads each and then 1; PyTorch in its default and its channels-last memory formats. Printed
+    per setting: each engine's best and median step and their spread, the ratio of this engine's
+    best step to PyTorch's (against the faster format, and against each), the FLOP rate of the
+    step's products beside a float32 matrix-product peak measured in the same run; then the
     process's peak memory after this engine's steps (before PyTorch is loaded).
+    --profile prints where the time goes instead: every layer, forward and backward, this
+    engine's time in matrix products against the rest, and PyTorch's layers.
 
     \b
     Examples:
         derive bench
-        derive bench --json --repeats 10
+        derive bench --threads 1 --json
+        derive bench --profile
     """
     from derive.engine import bench
     from derive.runtime import tuning
 
+    if profile:
+        from derive.engine import profile as profiler
+
+        report = profiler.run(net, batch=batch, repeats=repeats, use_torch=not no_torch)
+        click.echo(report.render(_fmt(as_json)), nl=False)
+        return
     timing = bench.run(net, batch=batch, repeats=repeats, threads=threads, use_torch=not no_torch,
                        keep_freed_memory=tuning.keep_freed_memory())
     click.echo(timing.render(_fmt(as_json)), nl=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from derive.certify import formulas, kl, tensors, training
+from derive.certify import evidence, formulas, kl, tensors, training
 from derive.engine import data as datasets
 from derive.runtime import cache
 from derive.symbolic import derivation
@@ -168,12 +168,19 @@ def render(report: dict) -> str:
                  f"(D < 1), {h['different_outside_margin']} different outside (D >= 1); upper layer scaled by "
                  f"{report['upper_scale']:.4g} to spread D around 1")
     lines.append("")
-    lines.append(f"{'tensor':<24} {'checked':>17} {'finite diff.':>12} {'kinks':>6} {'backprop':>9} {'autograd':>9}")
+    lines.append(f"{'tensor':<24} {'checked':>17} {'finite diff.':>12} {'one-sided':>9} {'h/8^k':>6} {'backprop':>9} "
+                 f"{'autograd':>9}")
     for t in report["tensors"]:
         auto = "-" if t["autograd_max_rel_error"] is None else f"{t['autograd_max_rel_error']:.1e}"
         back = "-" if t["backprop_max_rel_error"] is None else f"{t['backprop_max_rel_error']:.1e}"
-        lines.append(f"{t['name']:<24} {t['checked']:>8}/{t['total']:<8} {t['max_rel_error']:>12.1e} {t['kinks']:>6} "
-                     f"{back:>9} {auto:>9}  {'ok' if t['ok'] else 'FAILED'}  {t['quantity']}")
+        d = t.get("differences") or {}
+        lines.append(f"{t['name']:<24} {t['checked']:>8}/{t['total']:<8} {t['max_rel_error']:>12.1e} "
+                     f"{d.get('one-sided', 0):>9} {d.get('smaller step', 0):>6} {back:>9} {auto:>9}  "
+                     f"{'ok' if t['ok'] else 'FAILED'}  {t['quantity']}")
+    smallest = min((t.get("differences") or {}).get("smallest step", evidence.STEP) for t in report["tensors"])
+    lines.append(f"(central differences with h = {evidence.STEP:g} everywhere else; 'one-sided': a second-order "
+                 f"one-sided difference on the side of a kink that ±h does not cross; 'h/8^k': a smaller step, "
+                 f"the smallest {smallest:.1e})")
     ev, cases = report["evidence"], report["cases"]
     lines.append("")
     lines.append(f"definitions, steps and chain rules: {sum(e['ok'] for e in ev)} of {len(ev)} agree "

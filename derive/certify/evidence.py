@@ -1,15 +1,17 @@
 """Central finite differences and the comparisons that turn them into evidence.
 
-Three ways to take central differences of a scalar function: every coordinate of a small array
+Ways to take finite differences of a scalar function: every coordinate of a small array
 (``exhaustive``), many coordinates at once through a batched function that also reports kink
-crossings (``batched``), and one random direction through a whole tensor (``directional``, vᵀ∇f).
+crossings (``differences``: central where ±h crosses no kink, else a one-sided difference on the
+side that does not cross, or a smaller step), and one random direction through a whole tensor
+(``directional``, vᵀ∇f).
 ``compare`` judges values against a reference with ``|got − ref| <= atol + rtol·|ref|`` and
 returns an :class:`Evidence` record that names the quantity, the method and the worst entry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -18,6 +20,10 @@ RTOL = 1e-5          # a central difference of a smooth function is good to abou
 ROUNDING = 8.0       # atol = ROUNDING·ε·|f| / (2h): the rounding error of a central difference, with margin
 AGREE_RTOL = 1e-10   # two exact computations (formula, backprop, autograd) in float64
 SHOWN = 3            # failing entries quoted in a message
+SHRINK = 8           # a coordinate whose ±h crosses kinks on both sides is retried with h/8, h/64, ...
+SHRINKS = 4          # ... down to h/8⁴ ≈ 2.4e-9, where rounding would swamp the difference
+CENTRAL, FORWARD, BACKWARD, UNRESOLVED = 0, 1, -1, 2   # how each coordinate was differenced
+KIND_NAMES = {CENTRAL: "central", FORWARD: "one-sided", BACKWARD: "one-sided", UNRESOLVED: "unresolved"}
 
 
 @dataclass(frozen=True)
@@ -34,11 +40,16 @@ class Evidence:
     index_names: tuple = ()
     ok: bool = True
     notes: tuple = field(default=())
+    differences: dict = field(default_factory=dict)  # coordinates per kind of difference (see Differences.counts)
 
     def message(self) -> str:
         """One line: the quantity, the method, and either the agreement or the worst failing entries."""
         head = f"{self.name} vs {self.method}"
         kinks = f", {self.kinks} kink crossings set apart" if self.kinks else ""
+        if self.differences:
+            d = self.differences
+            kinks = (f", {d['one-sided']} one-sided and {d['smaller step']} with a smaller step where ±h crosses "
+                     f"a kink" if self.kinks else "") + (f", {d['unresolved']} unresolved" if d["unresolved"] else "")
         if self.ok:
             return (f"{head}: {self.checked} of {self.total} entries agree "
                     f"(max rel. error {self.max_rel_error:.1e}{kinks})")
@@ -52,8 +63,9 @@ class Evidence:
 
     def as_dict(self) -> dict:
         """The record as JSON-ready data."""
-        return {"name": self.name, "method": self.method, "checked": self.checked, "total": self.total,
-                "max_rel_error": float(self.max_rel_error), "kinks": self.kinks, "ok": self.ok}
+        out = {"name": self.name, "method": self.method, "checked": self.checked, "total": self.total,
+               "max_rel_error": float(self.max_rel_error), "kinks": self.kinks, "ok": self.ok}
+        return {**out, "differences": dict(self.differences)} if self.differences else out
 
 
 def compare(name: str, got, ref, *, method: str, rtol: float = RTOL, atol: float = 0.0, kinks=None,
@@ -78,6 +90,22 @@ def compare(name: str, got, ref, *, method: str, rtol: float = RTOL, atol: float
                     not bad.any())
 
 
+def compare_differences(name: str, got, diffs: Differences, *, scale: float, rtol: float = RTOL,
+                        index_names: tuple = ()) -> Evidence:
+    """Judge ``got`` against finite differences, each entry with the rounding tolerance of its own difference.
+
+    ``kinks`` in the result counts the coordinates whose central ±h move crossed a kink (certified by
+    another difference); only unresolved ones go unchecked.
+    """
+    unresolved = diffs.kind == UNRESOLVED
+    ev = compare(name, got, diffs.values, method="finite differences", rtol=rtol, atol=diffs.atol(scale),
+                 kinks=unresolved, index_names=index_names)
+    notes = ev.notes + ((f"{int(unresolved.sum())} coordinates cross kinks on both sides at every step down to "
+                         f"h/{SHRINK ** SHRINKS}: not certified",) if unresolved.any() else ())
+    return replace(ev, kinks=int(diffs.crossed.sum()), differences=diffs.counts(), ok=ev.ok and not unresolved.any(),
+                   notes=notes)
+
+
 def rounding_atol(scale: float, h: float = STEP) -> float:
     """The absolute error a central difference can make by rounding alone, for values of size ``scale``."""
     return ROUNDING * np.finfo(np.float64).eps * max(abs(scale), 1e-300) / (2 * h)
@@ -98,15 +126,75 @@ def exhaustive(f, x: np.ndarray, h: float = STEP) -> np.ndarray:
     return out
 
 
-def batched(f, coords: np.ndarray, h: float = STEP):
-    """Central differences of many coordinates at once: ``f(coords, step) -> (values, crossed)``.
+@dataclass(frozen=True)
+class Differences:
+    """Finite differences of many coordinates, each with the difference and the step that produced it.
 
-    ``f`` returns the function's value with each coordinate moved by ``step`` (one value per
-    coordinate) and whether that move crossed a kink. Returns (differences, crossed at +h or −h).
+    ``kind`` per coordinate: CENTRAL (f(x+h) − f(x−h))/2h; FORWARD (−3f(x) + 4f(x+h) − f(x+2h))/2h or
+    BACKWARD (its mirror, on x−h and x−2h), the second-order one-sided differences, used on the side
+    whose moves cross no kink; UNRESOLVED when every step down to h/8⁴ crosses kinks on both sides.
+    ``crossed``: whether the central move by the base step crossed a kink.
     """
-    up, cross_up = f(coords, h)
-    down, cross_down = f(coords, -h)
-    return (np.asarray(up) - np.asarray(down)) / (2 * h), np.asarray(cross_up) | np.asarray(cross_down)
+
+    values: np.ndarray
+    kind: np.ndarray
+    step: np.ndarray
+    crossed: np.ndarray
+
+    def atol(self, scale: float) -> np.ndarray:
+        """The rounding error each coordinate's difference can make, for function values of size ``scale``."""
+        weight = np.where(self.kind == CENTRAL, 1.0, 4.0)  # |−3| + 4 + |−1| = 8 roundings against 1 + 1
+        return weight * ROUNDING * np.finfo(np.float64).eps * max(abs(scale), 1e-300) / (2 * self.step)
+
+    def counts(self, base_step: float = STEP) -> dict:
+        """How many coordinates were differenced which way: central, one-sided, smaller step, unresolved."""
+        smaller = (self.step < base_step) & (self.kind != UNRESOLVED)
+        return {"central": int(((self.kind == CENTRAL) & ~smaller).sum()),
+                "one-sided": int(((np.abs(self.kind) == 1) & ~smaller).sum()),
+                "smaller step": int(smaller.sum()), "unresolved": int((self.kind == UNRESOLVED).sum()),
+                "smallest step": float(self.step[self.kind != UNRESOLVED].min(initial=base_step))}
+
+
+def differences(f, coords: np.ndarray, h: float = STEP) -> Differences:
+    """Finite differences of the function behind ``f(coords, step) -> (values, crossed)`` at every coordinate.
+
+    Central where ±h crosses no kink; where one side crosses, the one-sided difference on the other
+    (its moves by h and 2h both clean); where both do, or the far point crosses, the same with h/8,
+    h/64, ... Every value is still a difference of the function itself, never of a derivative.
+    """
+    coords = np.asarray(coords)
+    up, cross_up = (np.asarray(v) for v in f(coords, h))
+    down, cross_down = (np.asarray(v) for v in f(coords, -h))
+    values = (up - down) / (2 * h)
+    crossed = cross_up | cross_down
+    kind = np.where(crossed, UNRESOLVED, CENTRAL)
+    step = np.full(coords.shape, float(h))
+    todo = np.flatnonzero(crossed)
+    if todo.size:
+        base = np.asarray(f(coords[todo], 0.0)[0])
+    step_h, near = h, {1: (up[todo], cross_up[todo]), -1: (down[todo], cross_down[todo])}
+    for attempt in range(SHRINKS + 1):
+        if not todo.size:
+            break
+        if attempt:
+            near = {side: tuple(np.asarray(v) for v in f(coords[todo], side * step_h)) for side in (1, -1)}
+            clean = ~near[1][1] & ~near[-1][1]
+            values[todo[clean]] = (near[1][0] - near[-1][0])[clean] / (2 * step_h)
+            kind[todo[clean]], step[todo[clean]] = CENTRAL, step_h
+        done = kind[todo] != UNRESOLVED
+        for side in (1, -1):
+            sel = np.flatnonzero(~done & ~near[side][1])
+            if not sel.size:
+                continue
+            far, cross_far = (np.asarray(v) for v in f(coords[todo[sel]], 2 * side * step_h))
+            ok = ~cross_far
+            at = todo[sel[ok]]
+            values[at] = side * (-3 * base[sel[ok]] + 4 * near[side][0][sel[ok]] - far[ok]) / (2 * step_h)
+            kind[at], step[at] = side, step_h
+            done[sel[ok]] = True
+        todo, base = todo[~done], base[~done]
+        step_h /= SHRINK
+    return Differences(values, kind, step, crossed)
 
 
 def directional(f, x: np.ndarray, v: np.ndarray, h: float = STEP) -> float:

@@ -108,9 +108,8 @@ def _tensor(r, d, values, top, pair, backprop, autograd, reading) -> dict:
         ev = evidence.Evidence(name, "evaluation", 0, int(np.prod(shape)), float("inf"), ok=False, notes=(str(exc),))
         return tensors.record(key, name, [ev])
     coords = np.arange(got.size)
-    fd, kinks = evidence.batched(lambda c, h: top.moved(r.param, c, h), coords)
-    found = [evidence.compare(name, got.reshape(-1), fd, method="finite differences",
-                                atol=evidence.rounding_atol(top.base_loss), kinks=kinks)]
+    diffs = evidence.differences(lambda c, h: top.moved(r.param, c, h), coords)
+    found = [evidence.compare_differences(name, got.reshape(-1), diffs, scale=top.base_loss)]
     if pair is not None:
         total = pair + got
         scale = float(np.abs(backprop).max(initial=0.0))

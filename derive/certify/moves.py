@@ -3,7 +3,7 @@
 A weight, bias or PReLU slope of the two dense layers at the top changes the computation only from
 its own layer upward, so the loss with one parameter moved by ±h is recomputed from that layer up
 (pre-activation, activation, the layer above, D, the loss of every pair, their mean), for a whole
-column of coordinates at once. Nothing here uses a derivative: the central differences built on
+column of coordinates at once. Nothing here uses a derivative: the finite differences built on
 it are honest differences of the full loss. The activations are the network's own; the loss (and
 the KL term) are the graph's printed definitions, lambdified, so that what is shown is what is
 differenced. Each move also reports whether it crossed a kink: an activation's or the hinge's.

@@ -9,12 +9,15 @@ and ``check_cases`` compare each printed result with central finite differences 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import sympy as sp
 
 from derive.certify import evidence, lambdify, moves
 from derive.engine import data as datasets
 from derive.engine import network
+from derive.runtime import tuning
 from derive.symbolic import graph as graphs
 from derive.symbolic import printing
 
@@ -31,7 +34,7 @@ class Context:
     def __init__(self, spec, data: str = "shapeset", seed: int = 0):
         self.spec, self.seed = spec, seed
         images, labels = datasets.labelled_images(data, POOL, seed, "train", spec.input, at_most=True)
-        self.net = network.Network(spec, dtype=np.float64, init=INIT, seed=seed, threads=2)
+        self.net = network.Network(spec, dtype=np.float64, init=INIT, seed=seed, threads=tuning.branch_threads())
         rng = np.random.default_rng([seed, 4])
         i, j, l = datasets.pair_indices(labels, SAME + INSIDE + OUTSIDE, same_share=SAME / (SAME + INSIDE + OUTSIDE),
                                         rng=rng)
@@ -129,10 +132,9 @@ def check_results(ctx: Context, derivations, torch_grads=None, exhaustive: bool 
                 continue
             found = []
             coords = np.arange(got.size) if exhaustive else _sample(got.size, ctx.seed)
-            fd, kinks = evidence.batched(lambda c, h, key=r.param: ctx.top.moved(key, c, h), coords)
-            atol = evidence.rounding_atol(ctx.top.base["pair"].mean() + np.abs(ctx.top.base["pair"]).max())
-            found.append(evidence.compare(name, got.reshape(-1)[coords], fd, method="finite differences",
-                                            atol=atol, kinks=kinks, index_names=()))
+            diffs = evidence.differences(lambda c, h, key=r.param: ctx.top.moved(key, c, h), coords)
+            scale = ctx.top.base["pair"].mean() + np.abs(ctx.top.base["pair"]).max()
+            found.append(evidence.compare_differences(name, got.reshape(-1)[coords], diffs, scale=scale))
             scale = float(np.abs(grads[r.param]).max(initial=0.0))
             found.append(evidence.compare(name, got, grads[r.param], method="backprop", rtol=evidence.AGREE_RTOL,
                                             atol=evidence.AGREE_RTOL * scale, index_names=names))
@@ -152,8 +154,7 @@ def _sample(n: int, seed: int, k: int = 4096) -> np.ndarray:
 def _named_entries(ev, shape, coords, names):
     """Failures of a check on flat coordinates, re-indexed by the parameter's own indices."""
     fails = tuple((tuple(int(v) for v in np.unravel_index(coords[i[0]], shape)), g, r) for i, g, r in ev.failures)
-    return evidence.Evidence(ev.name, ev.method, ev.checked, ev.total, ev.max_rel_error, ev.kinks, fails, names, ev.ok,
-                            ev.notes)
+    return dataclasses.replace(ev, failures=fails, index_names=names)
 
 
 def record(param, name, found) -> dict:
@@ -161,7 +162,7 @@ def record(param, name, found) -> dict:
     by = {e.method: e for e in found}
     fd = by.get("finite differences") or found[0]
     rec = {"name": param, "quantity": name, "checked": fd.checked, "total": fd.total,
-           "max_rel_error": float(fd.max_rel_error), "kinks": fd.kinks,
+           "max_rel_error": float(fd.max_rel_error), "kinks": fd.kinks, "differences": dict(fd.differences),
            "backprop_max_rel_error": float(by["backprop"].max_rel_error) if "backprop" in by else None,
            "autograd_max_rel_error": float(by["autograd"].max_rel_error) if "autograd" in by else None,
            "ok": all(e.ok for e in found)}

@@ -10,85 +10,23 @@ Every ``*_grad`` function returns gradients of the same scalar whose gradient it
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
-from derive.shapes import out_size, same_padding
+from derive.engine.convolution import Blocked, conv_pads, padded, windows  # noqa: F401  (re-exported)
+from derive.engine.products import column_sums, matmul
 
-# --- convolution (im2col: one strided view, one copy, one matrix product) -------------------------
-
-def conv_pads(h: int, w: int, kernel, stride, padding: str) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Padding ((top, bottom), (left, right)) of a conv layer on an h x w input."""
-    if padding == "valid":
-        return (0, 0), (0, 0)
-    return same_padding(h, kernel[0], stride[0]), same_padding(w, kernel[1], stride[1])
-
-
-def _padded(x: np.ndarray, pads) -> np.ndarray:
-    (pt, pb), (pl, pr) = pads
-    if not (pt or pb or pl or pr):
-        return x
-    n, h, w, c = x.shape
-    xp = np.zeros((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
-    xp[:, pt:pt + h, pl:pl + w] = x
-    return xp
-
-
-def windows(x: np.ndarray, kernel, stride, padding: str) -> np.ndarray:
-    """A strided view (N, OH, OW, kh, kw, C) of every window of the (padded) input; no copy."""
-    n, h, w, c = x.shape
-    (kh, kw), (sh, sw) = kernel, stride
-    pads = conv_pads(h, w, kernel, stride, padding)
-    xp = np.ascontiguousarray(_padded(x, pads))
-    oh, ow = out_size(h, kh, sh, padding), out_size(w, kw, sw, padding)
-    s_n, s_h, s_w, s_c = xp.strides
-    return as_strided(xp, (n, oh, ow, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h, s_w, s_c), writeable=False)
-
+# --- convolution (the kernels live in derive.engine.convolution) ------------------------------------
 
 def conv(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride, padding: str):
     """Convolution (cross-correlation, as in every framework): returns the pre-activation and a context."""
-    kh, kw, c_in, c_out = W.shape
-    view = windows(x, (kh, kw), stride, padding)
-    n, oh, ow = view.shape[:3]
-    cols = view.reshape(n * oh * ow, kh * kw * c_in)  # the one copy of im2col
-    o = cols @ W.reshape(-1, c_out)
-    o += b
-    return o.reshape(n, oh, ow, c_out), (cols, x.shape, stride, padding)
+    kernel = Blocked(W.shape[:2], stride, padding, x.shape[1:])
+    o, _, ctx = kernel.forward(padded(x, kernel.pads()), W, b, linear)
+    return o, (kernel, ctx)
 
 
 def conv_grad(do: np.ndarray, ctx, W: np.ndarray, need_dx: bool = True):
     """Gradients (dx, dW, db) of a convolution; dx is None when not needed (first layer)."""
-    cols, x_shape, stride, padding = ctx
-    c_out = W.shape[3]
-    do2 = do.reshape(-1, c_out)
-    dW = (cols.T @ do2).reshape(W.shape)
-    db = _column_sums(do2)
-    dx = conv_input_grad(do2, W, x_shape, stride, padding, do.shape[1:3]) if need_dx else None
-    return dx, dW, db
-
-
-def _column_sums(a: np.ndarray) -> np.ndarray:
-    """Sum over rows as a matrix-vector product: BLAS reads the rows once, ten times faster than sum."""
-    return np.ones(a.shape[0], dtype=a.dtype) @ a
-
-
-def conv_input_grad(do2: np.ndarray, W: np.ndarray, x_shape, stride, padding: str, out_hw) -> np.ndarray:
-    """dL/dx of a convolution: per kernel tap, one matrix product added onto a strided slice.
-
-    This is col2im without the (N, OH, OW, kh, kw, C) intermediate: each tap's product is
-    contiguous, so the kh*kw strided adds read memory in order.
-    """
-    n, h, w, c = x_shape
-    kh, kw = W.shape[:2]
-    sh, sw = stride
-    oh, ow = out_hw
-    (pt, pb), (pl, pr) = conv_pads(h, w, (kh, kw), stride, padding)
-    # VALID may leave trailing rows unused; the buffer covers every position a window touches.
-    hp, wp = max(h + pt + pb, (oh - 1) * sh + kh), max(w + pl + pr, (ow - 1) * sw + kw)
-    dxp = np.zeros((n, hp, wp, c), dtype=do2.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            dxp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += (do2 @ W[i, j].T).reshape(n, oh, ow, c)
-    return dxp[:, pt:pt + h, pl:pl + w]
+    kernel, inner = ctx
+    return kernel.backward(do, inner, W, linear_grad, need_dx=need_dx)[:3]
 
 
 # --- max-pooling (no padding, as in Keras) ---------------------------------------------------------
@@ -118,38 +56,40 @@ def maxpool_grad(do: np.ndarray, ctx) -> np.ndarray:
 
 def dense(x: np.ndarray, W: np.ndarray, b: np.ndarray):
     """Fully connected layer o = x @ W + b on a flattened input (N, n_in)."""
-    o = x @ W
+    o = matmul(x, W)
     o += b
     return o
 
 
 def dense_grad(do: np.ndarray, x: np.ndarray, W: np.ndarray, need_dx: bool = True):
     """Gradients (dx, dW, db) of a dense layer."""
-    return (do @ W.T if need_dx else None), x.T @ do, _column_sums(do)
+    return (matmul(do, W.T) if need_dx else None), matmul(x.T, do), column_sums(do)
 
 
-# --- activations: forward(o, a) -> s and backward(ds, o, s, a) -> (do, da) --------------------------
+# --- activations: forward(o, a, out) -> s and backward(ds, o, s, a, out) -> (do, da) -------------------
+# ``out`` (optional) receives the result: the forward pass writes an activation straight into the
+# padded buffer of the conv layer that reads it; the backward pass overwrites a gradient it owns.
 
-def relu(o, a=None):
+def relu(o, a=None, out=None):
     """ReLU: max(o, 0)."""
-    return np.maximum(o, 0)
+    return np.maximum(o, 0, out=out)
 
 
-def relu_grad(ds, o, s, a=None):
-    """ReLU backward, with ReLU'(0) = 0 (a product with the mask: no unpredictable branches)."""
-    return ds * (o > 0), None
+def relu_grad(ds, o, s, a=None, out=None):
+    """ReLU backward, with ReLU'(0) = 0: s > 0 exactly where o > 0 (a product with the mask, no branches)."""
+    return np.multiply(ds, s > 0, out=out), None
 
 
-def prelu(o, a):
+def prelu(o, a, out=None):
     """PReLU (He et al. 2015): o where o > 0, a·o elsewhere; ``a`` broadcasts from the right."""
-    return np.maximum(o, 0) + a * np.minimum(o, 0)
+    return np.add(np.maximum(o, 0), a * np.minimum(o, 0), out=out)
 
 
-def prelu_grad(ds, o, s, a):
+def prelu_grad(ds, o, s, a, out=None):
     """PReLU backward: (dL/do, dL/da) with PReLU'(0) = a; da summed to the shape of ``a``."""
     pos = o > 0
-    do = ds * pos + (a * ds) * ~pos
-    contrib = ds * np.minimum(o, 0)
+    contrib = ds * np.minimum(o, 0)  # before ``out``, which may be ds itself, is written
+    do = np.add(ds * pos, (a * ds) * ~pos, out=out)
     # sum over every axis that a was broadcast along (batch, and spatial axes for 'channel')
     lead = contrib.ndim - np.ndim(a)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(np.shape(a))
@@ -158,37 +98,42 @@ def prelu_grad(ds, o, s, a):
     return do.astype(ds.dtype, copy=False), da.astype(ds.dtype, copy=False)
 
 
-def linear(o, a=None):
+def linear(o, a=None, out=None):
     """Identity activation f(o) = o."""
-    return o
+    if out is None:
+        return o
+    out[...] = o
+    return out
 
 
-def linear_grad(ds, o, s, a=None):
+def linear_grad(ds, o, s, a=None, out=None):
     """Identity backward."""
-    return ds, None
+    return linear(ds, out=out), None
 
 
-def tanh(o, a=None):
+def tanh(o, a=None, out=None):
     """Hyperbolic tangent."""
-    return np.tanh(o)
+    return np.tanh(o, out=out)
 
 
-def tanh_grad(ds, o, s, a=None):
+def tanh_grad(ds, o, s, a=None, out=None):
     """tanh backward: 1 - tanh²."""
-    return ds * (1 - s * s), None
+    return np.multiply(ds, 1 - s * s, out=out), None
 
 
-def sigmoid(o, a=None):
+def sigmoid(o, a=None, out=None):
     """Logistic sigmoid through e = exp(-|o|): never overflows, and keeps its relative accuracy
     for very negative o (where 1/(1 + exp(-o)) would be e/(1 + e))."""
     e = np.exp(-np.abs(o))
-    return np.where(o >= 0, 1, e) / (1 + e)
+    return np.divide(np.where(o >= 0, 1, e), 1 + e, out=out)
 
 
-def sigmoid_grad(ds, o, s, a=None):
+def sigmoid_grad(ds, o, s, a=None, out=None):
     """Sigmoid backward: σ(1 - σ)."""
-    return ds * s * (1 - s), None
+    return np.multiply(ds, s * (1 - s), out=out), None
 
+
+NEEDS_PRE_ACTIVATION = ("prelu",)  # activations whose derivative reads o, not only s
 
 ACTIVATIONS = {
     "relu": (relu, relu_grad),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from derive.engine import convolution as conv_kernels
 from derive.engine import layers as ops
 from derive.errors import DeriveError, quote
 from derive.runtime.tuning import blas_threads
@@ -55,13 +56,16 @@ class Cache:
     (0 without one); ``loss``: their sum. ``kl_defined`` is False when a ρ̂ lies outside (0, 1)
     (the literal reading; the sigmoid one only if σ rounds to 0 or 1); then ``kl`` and ``loss``
     are nan and so are the gradients backward returns.
-    After ``backward``, ``delta[b][name]`` holds dL/do of every layer.
+    A conv layer whose activation's derivative needs only s (all but PReLU) does not keep o:
+    ``o[b][name]`` computes it again on first access, from the layer's input and its weights as
+    they were in the pass.
     """
 
     def __init__(self, l):
         self.l = l
-        self.inp, self.o, self.s, self.out = ([{}, {}] for _ in range(4))
-        self.masks, self.ctx, self.delta = ([{}, {}] for _ in range(3))
+        self.inp, self.s, self.out = ([{}, {}] for _ in range(3))
+        self.o = [Later(), Later()]
+        self.masks, self.ctx = [{}, {}], [{}, {}]
         self.D = self.pair_loss = self.loss = None
         self.kl, self.kl_defined, self.rho_hat, self.kl_grad = 0.0, True, None, None
         self.grad_out = [None, None]
@@ -71,11 +75,36 @@ class Cache:
         return next((v for v in self.inp[b].values() if v.ndim == 2), None)
 
 
+class Later(dict):
+    """A dict whose entries may be left as recipes, computed (and kept) on first access by key.
+
+    ``in`` and ``[key]`` see them; iteration, ``len`` and ``get`` see only the computed entries.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.recipes = {}
+
+    def later(self, key, recipe) -> None:
+        """Leave ``recipe()`` to compute the entry ``key`` when it is first read."""
+        self.recipes[key] = recipe
+
+    def __missing__(self, key):
+        if key not in self.recipes:
+            raise KeyError(key)
+        value = self[key] = self.recipes.pop(key)()
+        return value
+
+    def __contains__(self, key) -> bool:
+        return super().__contains__(key) or key in self.recipes
+
+
 class Network:
     """A two-branch network built from a spec, with forward, backward and its parameters.
 
     ``threads=2`` runs the two branches at once, each with single-threaded BLAS: the fastest
-    setting on two cores; results equal those of ``threads=1`` up to rounding.
+    setting on two cores; ``threads=1`` runs them one after the other, on one BLAS thread too.
+    Both give the same results.
     """
 
     def __init__(self, spec: Spec, *, dtype=np.float64, init: str = "default", seed: int = 0,
@@ -99,6 +128,9 @@ class Network:
         if threads not in (1, 2):
             raise DeriveError(f"a network runs its branches on 1 or 2 threads, got {threads!r}")
         self.threads = threads
+        ins = [tuple(spec.input)] + self.shapes[:-1]
+        self.kernels = {layer.name: conv_kernels.kernel(layer.kernel, layer.stride, layer.padding, in_shape)
+                        for layer, in_shape in zip(self.layers, ins) if layer.type == "conv"}
         self.rng = np.random.default_rng([seed, 1])  # dropout stream, apart from the init stream
         self.params = self._init_params(np.random.default_rng(seed))
 
@@ -151,7 +183,7 @@ class Network:
                     cache.masks[b][name] = given[name]
                 elif train and self.dropout.get(name):
                     cache.masks[b][name] = ops.dropout_mask((len(l),) + shape, self.dropout[name], rng, self.dtype)
-        self._both(lambda b: self._branch((x1, x2)[b], b, cache))
+        self.both(lambda b: self._branch((x1, x2)[b], b, cache))
         last = self.names[-1]
         cache.pair_loss, cache.D, ga, gb = ops.pair_loss(cache.out[0][last], cache.out[1][last], l)
         cache.grad_out = [ga, gb]
@@ -169,17 +201,22 @@ class Network:
         self._branch(x, b, cache)
         return cache.out[b][self.names[-1]]
 
-    def _both(self, fn):
-        """fn(0), fn(1): in two threads with single-threaded BLAS when ``threads`` > 1."""
-        if self.threads <= 1:
-            return [fn(0), fn(1)]
-        state = np.geterr()  # NumPy's error state is per thread: carry the caller's into the workers
+    def both(self, fn):
+        """fn(0), fn(1), with one BLAS thread each: in two threads when ``threads`` > 1, else one after the other.
 
-        def run(b):
-            with np.errstate(**state):
-                return fn(b)
-
+        One BLAS thread always: the products are many and small, BLAS's own threads would only wait
+        on each other (and on those of the second BLAS library SciPy loads), and a result's bytes
+        then do not depend on the machine's core count.
+        """
         with blas_threads(1):
+            if self.threads <= 1:
+                return [fn(0), fn(1)]
+            state = np.geterr()  # NumPy's error state is per thread: carry the caller's into the workers
+
+            def run(b):
+                with np.errstate(**state):
+                    return fn(b)
+
             return list(_pool().map(run, (0, 1)))
 
     def _branch(self, x, b, cache):
@@ -187,24 +224,49 @@ class Network:
         if x.ndim != 4 or x.shape[1:] != tuple(self.spec.input):
             raise DeriveError(f"images of shape {'x'.join(map(str, x.shape[1:]))} do not fit the spec's input "
                               f"{'x'.join(map(str, self.spec.input))}")
-        h = np.ascontiguousarray(x, dtype=self.dtype)
-        p, masks = self.params, cache.masks[b]
-        for layer in self.layers:
-            name, k = layer.name, self.key(layer.name, b)
-            if layer.type == "dense" and h.ndim == 4:
-                h = h.reshape(len(h), -1)  # (h, w, c) row-major: TensorFlow's flatten order
-            cache.inp[b][name] = h
-            if layer.type == "conv":
-                o, cache.ctx[b][name] = ops.conv(h, p[k + ".W"], p[k + ".b"], layer.stride, layer.padding)
-            elif layer.type == "maxpool":
+        h, hp = np.ascontiguousarray(x, dtype=self.dtype), None
+        for i in range(len(self.layers)):
+            h, hp = self.forward_layer(i, h, hp, b, cache)
+
+    def forward_layer(self, i: int, h, hp, b: int, cache: Cache):
+        """Layer i of branch b on input h (``hp``: h inside the zero border of a conv layer, or None).
+
+        Returns the layer's output and, when the next layer is a convolution and no dropout mask
+        intervenes, that output inside the border the next layer reads: the activation is written
+        there directly, so that no layer copies its input to pad it.
+        """
+        layer = self.layers[i]
+        name, k, p = layer.name, self.key(layer.name, b), self.params
+        if layer.type == "dense" and h.ndim == 4:
+            h = h.reshape(len(h), -1)  # (h, w, c) row-major: TensorFlow's flatten order
+        cache.inp[b][name] = h
+        mask = cache.masks[b].get(name)
+        nxt = self.kernels.get(self.names[i + 1]) if i + 1 < len(self.layers) else None
+        out, hp_next = None, None
+        if nxt is not None and mask is None:
+            hp_next, out = conv_kernels.padded_empty(len(h), self.shapes[i], nxt.pads(), self.dtype)
+        act, a = ops.ACTIVATIONS[layer.activation][0], p.get(k + ".a")
+        if layer.type == "conv":
+            kernel = self.kernels[name]
+            xp = hp if hp is not None else conv_kernels.padded(h, kernel.pads())
+            keep = layer.activation in ops.NEEDS_PRE_ACTIVATION
+            o, s, cache.ctx[b][name] = kernel.forward(xp, p[k + ".W"], p[k + ".b"], act, a, out, keep=keep)
+            if o is None:
+                W, bias = p[k + ".W"].copy(), p[k + ".b"].copy()  # as they are now: a step may change them
+                cache.o[b].later(name, lambda: kernel.forward(xp, W, bias, ops.linear)[0])
+        else:
+            if layer.type == "maxpool":
                 o, cache.ctx[b][name] = ops.maxpool(h, layer.kernel, layer.stride)
             else:
                 o = ops.dense(h, p[k + ".W"], p[k + ".b"])
-            s = ops.ACTIVATIONS[layer.activation][0](o, p.get(k + ".a"))
-            cache.o[b][name], cache.s[b][name] = o, s
-            if name in masks:
-                s = s * masks[name]
-            cache.out[b][name] = h = s
+            s = act(o, a, out=out)
+        if o is not None:
+            cache.o[b][name] = o
+        cache.s[b][name] = s
+        if mask is not None:
+            s = s * mask
+        cache.out[b][name] = s
+        return s, hp_next
 
     # --- backward -----------------------------------------------------------------------------
 
@@ -214,7 +276,7 @@ class Network:
         With ``split=True`` and tied weights, each branch's share comes back under its own key
         (primed for the second branch) instead of their sum.
         """
-        parts = self._both(lambda b: self._branch_backward(cache, b))
+        parts = self.both(lambda b: self._branch_backward(cache, b))
         if split or not self.tied:
             grads = {**parts[0], **{_primed(k): v for k, v in parts[1].items()}}
         else:
@@ -225,32 +287,41 @@ class Network:
     def _branch_backward(self, cache: Cache, b: int) -> dict[str, np.ndarray]:
         """Gradients of branch b's parameters, under unprimed keys."""
         grads: dict[str, np.ndarray] = {}
-        p = self.params
         g = cache.grad_out[b]
         for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            name, pk = layer.name, self.key(layer.name, b)
-            if self.kl is not None and b == 0 and name == self.kl.layer:
-                g = g + cache.kl_grad
-            mask = cache.masks[b].get(name)
-            if mask is not None:
-                g = g * mask
-            do, da = ops.ACTIVATIONS[layer.activation][1](g, cache.o[b][name], cache.s[b][name], p.get(pk + ".a"))
-            cache.delta[b][name] = do
-            if da is not None:
-                grads[name + ".a"] = da
-            need_dx = i > 0
-            if layer.type == "conv":
-                g, dW, db = ops.conv_grad(do, cache.ctx[b][name], p[pk + ".W"], need_dx)
-            elif layer.type == "maxpool":
+            g = self.backward_layer(i, g, b, cache, grads)
+        return grads
+
+    def backward_layer(self, i: int, g, b: int, cache: Cache, grads: dict):
+        """Layer i of branch b backward: from g = dL/d(its output) to dL/d(its input); fills ``grads``."""
+        layer = self.layers[i]
+        name, pk, p = layer.name, self.key(layer.name, b), self.params
+        # a gradient computed here is scratch and may be overwritten; the one the cache holds may not
+        own = i < len(self.layers) - 1
+        if self.kl is not None and b == 0 and name == self.kl.layer:
+            g, own = g + cache.kl_grad, True
+        mask = cache.masks[b].get(name)
+        if mask is not None:
+            g, own = g * mask, True
+        o, s, a = cache.o[b].get(name), cache.s[b][name], p.get(pk + ".a")  # o: None if left for later
+        act_grad = ops.ACTIVATIONS[layer.activation][1]
+        need_dx = i > 0
+        if layer.type == "conv":  # the kernel applies the activation's derivative block by block
+            g, dW, db, da = self.kernels[name].backward(g, cache.ctx[b][name], p[pk + ".W"], act_grad, o, s, a,
+                                                        need_dx)
+        else:
+            do, da = act_grad(g, o, s, a, out=g if own and g.flags.c_contiguous else None)
+            if layer.type == "maxpool":
                 g, dW, db = ops.maxpool_grad(do, cache.ctx[b][name]), None, None
             else:
                 g, dW, db = ops.dense_grad(do, cache.inp[b][name], p[pk + ".W"], need_dx)
                 if need_dx and self.layers[i - 1].type != "dense":
                     g = g.reshape((len(g),) + self.shapes[i - 1])
-            if dW is not None:
-                grads[name + ".W"], grads[name + ".b"] = dW, db
-        return grads
+        if da is not None:
+            grads[name + ".a"] = da
+        if dW is not None:
+            grads[name + ".W"], grads[name + ".b"] = dW, db
+        return g
 
     def copy(self) -> Network:
         """A network of the same spec and settings holding its own copy of the parameters."""

@@ -16,41 +16,55 @@ from derive.engine.layers import conv_pads
 
 
 class TorchTwin:
-    """PyTorch twin of a :class:`derive.network.Network`, holding a copy of its parameters."""
+    """PyTorch twin of a :class:`derive.network.Network`, holding a copy of its parameters.
 
-    def __init__(self, net, dtype=torch.float64):
+    ``channels_last``: images and conv weights in PyTorch's channels-last memory format (NHWC in
+    memory under NCHW indexing), the one its CPU convolutions run fastest in.
+    """
+
+    def __init__(self, net, dtype=torch.float64, channels_last: bool = False):
         self.net, self.dtype = net, dtype
-        self.params = {k: torch.tensor(_to_torch(k, v, net), dtype=dtype, requires_grad=True)
+        self.format = torch.channels_last if channels_last else torch.contiguous_format
+        self.params = {k: self._laid_out(torch.tensor(_to_torch(k, v, net), dtype=dtype)).requires_grad_(True)
                        for k, v in net.params.items()}
 
+    def _laid_out(self, t: torch.Tensor) -> torch.Tensor:
+        return t.contiguous(memory_format=self.format) if t.ndim == 4 else t
+
     def tensor(self, x: np.ndarray) -> torch.Tensor:
-        """NHWC images (or masks) as an NCHW tensor of the twin's dtype."""
+        """NHWC images (or masks) as an NCHW tensor of the twin's dtype (and memory format)."""
         t = torch.as_tensor(np.asarray(x), dtype=self.dtype)
-        return t.permute(0, 3, 1, 2).contiguous() if t.ndim == 4 else t
+        return self._laid_out(t.permute(0, 3, 1, 2)) if t.ndim == 4 else t
 
     def branch(self, x: torch.Tensor, b: int, masks: dict | None = None, start: int = 0) -> dict[str, torch.Tensor]:
         """Outputs (after dropout) of every layer of branch b, by layer name; ``x`` is the input of layer ``start``."""
-        net, p, outs = self.net, self.params, {}
-        h = x
-        for layer in net.layers[start:]:
-            k = net.key(layer.name, b)
-            if layer.type == "dense" and h.ndim == 4:
-                h = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)  # (h, w, c) order
-            if layer.type == "conv":
-                (pt, pb), (pl, pr) = conv_pads(h.shape[2], h.shape[3], layer.kernel, layer.stride, layer.padding)
-                if pt == pb and pl == pr:
-                    o = F.conv2d(h, p[k + ".W"], p[k + ".b"], stride=layer.stride, padding=(pt, pl))
-                else:  # TensorFlow's SAME puts the odd pixel after: pad explicitly
-                    o = F.conv2d(F.pad(h, (pl, pr, pt, pb)), p[k + ".W"], p[k + ".b"], stride=layer.stride)
-            elif layer.type == "maxpool":
-                o = F.max_pool2d(h, layer.kernel, layer.stride)
-            else:
-                o = h @ p[k + ".W"] + p[k + ".b"]
-            s = _activation(layer.activation, o, p.get(k + ".a"), net.spec.prelu)
-            if masks and layer.name in masks:
-                s = s * self.tensor(masks[layer.name])
-            outs[layer.name] = h = s
+        outs, h = {}, x
+        for i in range(start, len(self.net.layers)):
+            h = self.layer(i, h, b)
+            name = self.net.layers[i].name
+            if masks and name in masks:
+                h = h * self.tensor(masks[name])
+            outs[name] = h
         return outs
+
+    def layer(self, i: int, h: torch.Tensor, b: int) -> torch.Tensor:
+        """Layer i of branch b (its activation included) on its input h."""
+        net, p = self.net, self.params
+        layer = net.layers[i]
+        k = net.key(layer.name, b)
+        if layer.type == "dense" and h.ndim == 4:
+            h = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)  # (h, w, c) order
+        if layer.type == "conv":
+            (pt, pb), (pl, pr) = conv_pads(h.shape[2], h.shape[3], layer.kernel, layer.stride, layer.padding)
+            if pt == pb and pl == pr:
+                o = F.conv2d(h, p[k + ".W"], p[k + ".b"], stride=layer.stride, padding=(pt, pl))
+            else:  # TensorFlow's SAME puts the odd pixel after: pad explicitly
+                o = F.conv2d(F.pad(h, (pl, pr, pt, pb)), p[k + ".W"], p[k + ".b"], stride=layer.stride)
+        elif layer.type == "maxpool":
+            o = F.max_pool2d(h, layer.kernel, layer.stride)
+        else:
+            o = h @ p[k + ".W"] + p[k + ".b"]
+        return _activation(layer.activation, o, p.get(k + ".a"), net.spec.prelu)
 
     def loss(self, x1, x2, l, masks=None) -> torch.Tensor:
         """The network's loss (pair loss, plus the KL term if the network has one) on NumPy inputs."""

@@ -77,11 +77,19 @@ def optimizer(name: str, lr: float, **options):
 
 
 def step(net, grads: dict, opt) -> None:
-    """Apply gradients (any subset of the parameter keys, e.g. some replaced by symbolic ones)."""
+    """Apply gradients (any subset of the parameter keys, e.g. some replaced by symbolic ones).
+
+    The update of each parameter depends on that parameter alone: the keys are shared out between
+    the network's threads (one half each when it runs its branches in two), with the same result.
+    """
     unknown = sorted(set(grads) - set(net.params))
     if unknown:
         raise KeyError(f"gradients for unknown parameters: {', '.join(unknown)}")
-    opt.update(net.params, grads)
+    halves, sizes = ({}, {}), [0, 0]
+    for k in sorted(grads, key=lambda k: -np.size(grads[k])):  # the largest first, each to the lighter half
+        b = int(sizes[1] < sizes[0])
+        halves[b][k], sizes[b] = grads[k], sizes[b] + np.size(grads[k])
+    net.both(lambda b: opt.update(net.params, halves[b]))
 
 
 def train(net, images, labels, *, steps: int, batch: int, opt, same_share: float = 0.5, seed: int = 0,

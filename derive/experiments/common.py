@@ -73,12 +73,15 @@ def _exam_data(source, source_key: str, n_train: int, n_test: int, seed: int, sh
 
 
 def network(spec, seed: int, **options):
-    """The exam network under the shared recipe (float32, He initialisation)."""
+    """The exam network under the shared recipe (float32, Glorot's normalized initialisation); its branches
+    run in two threads when this process has two cores to itself (the results are the same either way)."""
     import numpy as np
 
     from derive.engine.network import Network
+    from derive.runtime import tuning
 
-    return Network(spec, dtype=np.dtype(RECIPE["dtype"]).type, init=RECIPE["init"], seed=seed, threads=2, **options)
+    return Network(spec, dtype=np.dtype(RECIPE["dtype"]).type, init=RECIPE["init"], seed=seed,
+                   threads=tuning.branch_threads(), **options)
 
 
 def momentum(lr: float | None = None, weight_decay: float = 0.0, mu: float | None = None):

@@ -28,6 +28,10 @@ FIGURE_DPI = 110
 # take them depends on it (the longest first, so that they finish together).
 COST = {"branches": 74, "alexnet": 24, "dropout": 16, "sparsity": 11, "convolution": 3, "glorot": 2, "vanishing": 1,
         "loss": 1}
+# Experiments that train the same run (network, recipe, data, seed and steps; alexnet's 'momentum' is
+# dropout's 'none'): one worker computes them one after the other, in this order, so that the second
+# takes the first's finished run (common.train_run) instead of training it again.
+TOGETHER = (("alexnet", "dropout"),)
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,24 @@ def work(job: Job) -> float:
     return compute(job, workers.progress())
 
 
+def work_all(jobs) -> list[float]:
+    """:func:`work` for jobs one after the other in one worker (a group of :func:`groups`): seconds of each."""
+    return [work(job) for job in jobs]
+
+
+def groups(jobs) -> list[tuple[Job, ...]]:
+    """The jobs as the workers take them: those that train the same run together, the longest groups first."""
+    jobs = list(jobs)
+    out, taken = [], set()
+    for names in TOGETHER:
+        group = tuple(job for name in names for job in jobs if job.name == name)
+        if len(group) > 1:
+            out.append(group)
+            taken.update(job.name for job in group)
+    out += [(job,) for job in jobs if job.name not in taken]
+    return sorted(out, key=lambda g: -sum(COST.get(job.name, 0) for job in g))
+
+
 def run(name: str, spec=None, seed: int = 0, quick: bool = False, data: str = "shapeset",
         cache_dir: str | Path | None = None, progress: Callable | None = None, force: bool = False,
         workers: int = 0) -> Result:
@@ -208,7 +230,7 @@ def run_all(names=None, *, spec=None, seed: int = 0, quick: bool = False, data: 
     except OSError as exc:
         raise DeriveError(f"{root}: cannot create the cache folder ({exc.strerror})") from None
     results = {job.name: None if force else load(job) for job in jobs}
-    todo = sorted((job for job in jobs if results[job.name] is None), key=lambda j: -COST.get(j.name, 0))
+    todo = groups(job for job in jobs if results[job.name] is None)
 
     def finish(job, elapsed):
         results[job.name] = _load(job, cached=False)
@@ -220,11 +242,12 @@ def run_all(names=None, *, spec=None, seed: int = 0, quick: bool = False, data: 
             done(results[job.name], 0.0)
     if todo and workers:
         with pools.Pool(workers, progress) as pool:
-            futures = {pool.submit(work, job): job for job in todo}
+            futures = {pool.submit(work_all, group): group for group in todo}
             for future in as_completed(futures):
-                finish(futures[future], future.result())
+                for job, elapsed in zip(futures[future], future.result()):
+                    finish(job, elapsed)
     else:
-        for job in todo:
+        for job in (job for group in todo for job in group):
             finish(job, compute(job, progress))
     return Results(results[name] for name in names)
 

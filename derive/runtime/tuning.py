@@ -71,13 +71,36 @@ def for_speed(override: bool = False) -> dict:
     return {"openblas_coretype": openblas_coretype(override=override), "keep_freed_memory": keep_freed_memory()}
 
 
+_CORES = []
+
+
+def cores() -> int:
+    """The cores one computation of this process may use: the machine's (its affinity), or a worker's share."""
+    if _CORES:
+        return _CORES[0]
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def share_cores(n: int) -> None:
+    """Set how many cores this process's computations may use (a worker, one of several, gets its share)."""
+    _CORES[:] = [max(1, int(n))]
+
+
+def branch_threads() -> int:
+    """Threads for a network's two branches: two when this process has two cores to itself, else one."""
+    return 2 if cores() >= 2 else 1
+
+
 _CONTROLLER = []
 
 
 def blas_threads(n: int):
     """A context limiting BLAS to n threads (threadpoolctl, when installed; else no effect)."""
     if not _CONTROLLER:
-        import numpy  # noqa: F401  (the controller sees only the BLAS libraries loaded when it is made)
+        # the controller sees only the BLAS libraries loaded when it is made: NumPy's, and SciPy's (its
+        # own copy of OpenBLAS, which the experiments' SciPy calls may use)
+        import numpy  # noqa: F401
+        import scipy.linalg.blas  # noqa: F401
 
         try:
             from threadpoolctl import ThreadpoolController
@@ -89,7 +112,8 @@ def blas_threads(n: int):
 
 
 def _blas_info() -> list[dict]:
-    import numpy  # noqa: F401  (loads the BLAS library that threadpoolctl then inspects)
+    import numpy  # noqa: F401  (loads the BLAS libraries that threadpoolctl then inspects)
+    import scipy.linalg.blas  # noqa: F401
 
     try:
         from threadpoolctl import threadpool_info
@@ -105,10 +129,11 @@ def kernel_architecture() -> str:
 
 
 def blas_kernels() -> str:
-    """NumPy's BLAS and the kernels it uses, as threadpoolctl reports them."""
+    """The BLAS libraries loaded (NumPy's, SciPy's) and the kernels they use, as threadpoolctl reports them."""
     info = _blas_info()
-    found = [f"{p['internal_api']} {p.get('version')} ({p.get('architecture')} kernels)" for p in info]
-    return ", ".join(found) or "none"
+    found = [f"{p['internal_api']} {p.get('version')} in {os.path.basename(os.path.dirname(p.get('filepath', '')))} "
+             f"({p.get('architecture')} kernels)" for p in info]
+    return ", ".join(sorted(found)) or "none"
 
 
 def memory_total() -> int:

@@ -2,7 +2,9 @@
 
 Each worker is a fresh interpreter (multiprocessing's "spawn" start) that runs OpenBLAS with the
 kernels of the calling process (the kernels change the last bits of a product, so a result must not
-depend on which process computed it), keeps freed memory for reuse (:mod:`derive.tuning`; the
+depend on which process computed it), uses its share of the cores (two workers on two cores run
+their networks' branches one after the other rather than in two threads each, with the same
+results), keeps freed memory for reuse (:mod:`derive.tuning`; the
 embeddings of a chunk of 256 images take three times longer when their fresh arrays are
 page-faulted in) and runs every task with one BLAS thread. A
 task's result therefore never depends on which worker ran it or on what that worker ran before.
@@ -64,8 +66,9 @@ class Pool:
         self._saved = os.environ.get("OPENBLAS_CORETYPE")
         if self.kernels != "unknown":
             os.environ["OPENBLAS_CORETYPE"] = self.kernels
+        share = max(1, tuning.cores() // self.workers)  # two workers on two cores: one core each
         self._executor = ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_start,
-                                             initargs=(self._queue, os.getpid()))
+                                             initargs=(self._queue, os.getpid(), share))
         if self._queue is not None:
             self._pump = threading.Thread(target=_pump, args=(self._queue, self.progress), daemon=True)
             self._pump.start()
@@ -116,12 +119,14 @@ def _settle(outer: Future, inner: Future) -> None:
         outer.set_result(value)
 
 
-def _start(queue, parent: int) -> None:
-    """Worker set-up, before the first task: tied to the caller's life, freed memory kept, progress routed."""
+def _start(queue, parent: int, share: int) -> None:
+    """Worker set-up, before the first task: tied to the caller's life, freed memory kept, its share of the cores,
+    progress routed."""
     global _forward
     _die_with(parent)
     _quiet_stdout()
     tuning.keep_freed_memory()
+    tuning.share_cores(share)
     _forward = queue
 
 

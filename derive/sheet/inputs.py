@@ -90,7 +90,8 @@ class Inputs:
         """Hand the pool every certificate and experiment (default: all) not stored yet.
 
         The certificates go first, since the first answers need them; then the experiments, the
-        longest first, so that the workers finish together.
+        longest first, so that the workers finish together; experiments that train the same run go
+        to one worker together (:func:`derive.experiments.runner.groups`).
         """
         from derive.certify import certificate
         from derive.experiments import NAMES, runner
@@ -102,9 +103,10 @@ class Inputs:
                     certificate.store, entry, self.spec.with_options(shared=shared), seed=self.seed,
                     exhaustive=EXHAUSTIVE)
         jobs = [self.job(name) for name in (NAMES if names is None else names)]
-        for job in sorted(jobs, key=lambda j: -runner.COST.get(j.name, 0)):
-            if runner.load(job) is None:
-                self.pending[("experiment", job.name)] = pool.submit(runner.work, job)
+        for group in runner.groups(job for job in jobs if runner.load(job) is None):
+            future = pool.submit(runner.work_all, group)
+            for job in group:
+                self.pending[("experiment", job.name)] = future
 
     def _wait(self, tag: tuple) -> None:
         future = self.pending.pop(tag, None)

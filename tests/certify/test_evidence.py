@@ -49,20 +49,74 @@ def test_exact_zeros_agree_and_a_zero_reference_needs_atol():
     assert evidence.compare("q", np.array([1e-12]), np.array([0.0]), method="m", atol=1e-10).ok
 
 
-def test_batched_differences_flag_kink_crossings_apart():
-    # f(x) = |x|: moving x by ±h crosses the kink when |x| < h
-    x = np.array([-1.0, -3e-6, 0.5, 2e-6, 3.0])
+def kinked(x, kinks, weights):
+    """Moves of f_i(y) = y³ + Σ_k w_k·|y − kink_ik| at each coordinate x_i, with the kink-crossing flags.
 
+    Its derivative at x_i is 3x_i² + Σ_k w_k·sign(x_i − kink_ik); a move crosses when a sign changes.
+    """
     def moved(coords, step):
-        y = x[coords] + step
-        return np.abs(y), np.sign(y) != np.sign(x[coords])
+        y, k = x[coords] + step, kinks[coords]
+        value = y ** 3 + (weights * np.abs(y[:, None] - k)).sum(axis=1)
+        return value, (np.sign(y[:, None] - k) != np.sign(x[coords][:, None] - k)).any(axis=1)
 
-    fd, kinks = evidence.batched(moved, np.arange(x.size))
-    assert kinks.tolist() == [False, True, False, True, False]
-    ev = evidence.compare("∂|x|/∂x", np.sign(x), fd, method="finite differences", kinks=kinks)
-    assert ev.ok and ev.checked == 3 and ev.kinks == 2
-    # without setting the kinks apart, the same comparison fails
-    assert not evidence.compare("∂|x|/∂x", np.sign(x), fd, method="finite differences").ok
+    def derivative():
+        return 3 * x ** 2 + (weights * np.sign(x[:, None] - kinks)).sum(axis=1)
+
+    return moved, derivative()
+
+
+FAR = 1.0  # a kink far from every coordinate
+
+
+def kink_cases():
+    """Coordinates whose ±h (h = 1e-5) crosses no kink, one on one side, kinks on both sides, ..."""
+    x = np.array([0.7, 0.3, -0.4, 0.2, 0.5, 0.9])
+    kinks = np.array([
+        [x[0] + FAR, x[0] - FAR],      # none within h: central
+        [x[1] + 4e-6, x[1] - FAR],     # +h crosses: backward one-sided
+        [x[2] - 6e-6, x[2] + FAR],     # -h crosses: forward one-sided
+        [x[3] + 3e-6, x[3] - 4e-6],    # both sides cross: central with h/8
+        [x[4] + 1.5e-5, x[4] - 5e-6],  # -h crosses and so would +2h: central with h/8
+        [x[5] + 1e-9, x[5] - 1e-9],    # both sides cross down to h/8⁴: unresolved
+    ])
+    return x, kinks, np.array([1.0, 2.0])
+
+
+def test_differences_certify_coordinates_next_to_a_kink():
+    x, kinks, w = kink_cases()
+    moved, exact = kinked(x, kinks, w)
+    d = evidence.differences(moved, np.arange(x.size))
+    assert d.kind.tolist() == [evidence.CENTRAL, evidence.BACKWARD, evidence.FORWARD, evidence.CENTRAL,
+                               evidence.CENTRAL, evidence.UNRESOLVED]
+    assert d.step.tolist()[:5] == [1e-5, 1e-5, 1e-5, 1e-5 / 8, 1e-5 / 8]
+    assert d.crossed.tolist() == [False, True, True, True, True, True]
+    assert d.counts() == {"central": 1, "one-sided": 2, "smaller step": 2, "unresolved": 1,
+                          "smallest step": 1e-5 / 8}
+    assert np.allclose(d.values[:5], exact[:5], rtol=1e-9, atol=0)  # second order: h² ≈ 1e-10
+    ev = evidence.compare_differences("∂f/∂x", exact[:5], evidence.Differences(
+        d.values[:5], d.kind[:5], d.step[:5], d.crossed[:5]), scale=1.0)
+    assert ev.ok and ev.checked == ev.total == 5 and ev.kinks == 4
+    assert ev.as_dict()["differences"]["one-sided"] == 2
+    # the unresolved coordinate is reported, and fails the check rather than pass unchecked
+    ev = evidence.compare_differences("∂f/∂x", exact, d, scale=1.0)
+    assert not ev.ok and ev.checked == 5 and "not certified" in ev.notes[0]
+
+
+def test_wrong_values_at_kink_coordinates_fail():
+    x, kinks, w = kink_cases()
+    x, kinks = x[:5], kinks[:5]
+    moved, exact = kinked(x, kinks, w)
+    d = evidence.differences(moved, np.arange(x.size))
+    for i in (1, 2, 3, 4):
+        # the slope on the far side of the nearest kink: what a formula with the wrong piece there gives
+        k = np.argmin(np.abs(kinks[i] - x[i]))
+        wrong = exact.copy()
+        wrong[i] -= 2 * w[k] * np.sign(x[i] - kinks[i, k])
+        ev = evidence.compare_differences("∂f/∂x", wrong, d, scale=1.0, index_names=("i",))
+        assert not ev.ok and ev.checked == 5, i
+        assert f"(i={i + 1})" in ev.message() and "FAILED" in ev.message()
+    straddling = (moved(np.arange(5), 1e-5)[0] - moved(np.arange(5), -1e-5)[0]) / 2e-5
+    assert not evidence.compare_differences("∂f/∂x", straddling, d, scale=1.0).ok
 
 
 def test_directional_difference_equals_the_gradient_along_the_direction():

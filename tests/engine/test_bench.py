@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -38,35 +39,71 @@ def test_step_flops_of_the_default_network_by_hand():
 
 
 def test_run_reports_every_figure_without_torch():
-    timing = bench.run(parse(SMALL), batch=4, repeats=1, use_torch=False)
+    timing = bench.run(parse(SMALL), batch=4, repeats=3, threads=(2, 1), use_torch=False)
     figures, notes = timing.figures, timing.notes
     assert tuple(figures) == bench.KEYS
-    assert figures["torch_step_ms"] is None and figures["ratio"] is None
-    assert figures["numpy_step_ms"] > 0 and figures["gflops"] > 0 and figures["peak_gflops"] > 0
-    # the process's peak so far: whatever ran before in this process counts, so only its order is checked
-    assert 0 < notes["rss_before_mb"] <= figures["peak_rss_mb"]
-    assert notes["batch"] == 4
+    assert [r["threads"] for r in figures["runs"]] == [2, 1] and figures["threads"] == 2
+    for run in figures["runs"]:
+        assert tuple(run) == bench.RUN_KEYS
+        assert run["torch_step_ms"] is None and run["ratio"] is None and run["torch_spread"] is None
+        assert run["numpy_step_ms"] > 0 and run["gflops"] > 0 and run["peak_gflops"] > 0 and run["numpy_spread"] >= 0
+    assert figures["numpy_step_ms"] == figures["runs"][0]["numpy_step_ms"]
+    # the process's peak so far: whatever ran before in this process counts, so no bound is checked
+    assert figures["peak_rss_mb"] > 0
+    text = timing.render()
+    assert notes["batch"] == 4 and "2 threads per engine:" in text and "1 thread per engine:" in text
 
 
-def test_run_against_torch_gives_a_ratio():
+def test_run_against_torch_gives_a_ratio_against_the_faster_format():
     pytest.importorskip("torch")
-    timing = bench.run(parse(SMALL), batch=4, repeats=1)
-    figures, notes = timing.figures, timing.notes
-    assert figures["ratio"] == pytest.approx(figures["numpy_step_ms"] / figures["torch_step_ms"])
-    assert "threads" in notes["torch"]
+    timing = bench.run(parse(SMALL), batch=4, repeats=2, threads=(1,))
+    run = timing.figures["runs"][0]
+    faster = min(run["torch_step_ms"], run["torch_channels_last_step_ms"])
+    assert run["ratio"] == pytest.approx(run["numpy_step_ms"] / faster)
+    assert run["ratio_default"] == pytest.approx(run["numpy_step_ms"] / run["torch_step_ms"])
+    assert run["ratio_channels_last"] == pytest.approx(run["numpy_step_ms"] / run["torch_channels_last_step_ms"])
+    assert "PyTorch" in timing.notes["torch"] and "channels-last" in timing.render()
+
+
+def test_spread_is_the_relative_width_of_the_middle_eight_tenths():
+    assert bench.spread([10.0] * 7) == 0
+    times = [9.0] + [10.0] * 8 + [30.0]  # one slow step among ten barely moves it
+    assert 0 < bench.spread(times) < 0.3
+    assert bench.spread(list(np.linspace(10, 20, 11))) == pytest.approx(8 / 15)
 
 
 def test_bench_command_json_has_exactly_the_stable_keys(tmp_path):
     (tmp_path / "small.toml").write_text(SMALL)
     result = CliRunner().invoke(cli, ["bench", "--spec", str(tmp_path / "small.toml"), "--batch", "4",
-                                      "--repeats", "1", "--no-torch", "--json"])
+                                      "--repeats", "1", "--threads", "1", "--no-torch", "--json"])
     assert result.exit_code == 0, result.output
-    assert set(json.loads(result.stdout)) == {"numpy_step_ms", "torch_step_ms", "ratio", "gflops", "peak_gflops",
-                                             "peak_rss_mb"}
+    data = json.loads(result.stdout)
+    assert set(data) == set(bench.KEYS) and len(data["runs"]) == 1
+    assert {"numpy_step_ms", "torch_step_ms", "ratio", "gflops", "peak_gflops", "peak_rss_mb"} <= set(data)
     text = CliRunner().invoke(cli, ["bench", "--spec", str(tmp_path / "small.toml"), "--batch", "4",
                                     "--repeats", "1", "--no-torch", "--blas-kernels", "environment"])
     assert text.exit_code == 0 and "GFLOP/s" in text.stdout and "pytorch: not timed" in text.stdout
-    assert "numpy's BLAS:" in text.stdout and "load average" in text.stdout
+    assert "BLAS:" in text.stdout and "load average" in text.stdout and "spread" in text.stdout
+
+
+def test_profile_gives_every_layer_forward_and_backward(tmp_path):
+    (tmp_path / "small.toml").write_text(SMALL)
+    torch = pytest.importorskip("torch")
+    assert torch
+    result = CliRunner().invoke(cli, ["bench", "--profile", "--spec", str(tmp_path / "small.toml"), "--batch", "4",
+                                      "--repeats", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["layer"]: r for r in json.loads(result.stdout)["rows"]}
+    assert list(rows) == ["C", "E", "loss", "update"]
+    for name in ("C", "E"):
+        r = rows[name]
+        for engine in ("numpy", "torch", "torch_channels_last"):
+            assert r[f"{engine}_forward_ms"] > 0 and r[f"{engine}_backward_ms"] > 0
+        assert 0 < r["numpy_forward_products_ms"] <= r["numpy_forward_ms"]
+        assert 0 < r["numpy_backward_products_ms"] <= r["numpy_backward_ms"]
+    text = CliRunner().invoke(cli, ["bench", "--profile", "--spec", str(tmp_path / "small.toml"), "--batch", "4",
+                                    "--repeats", "1", "--no-torch"])
+    assert text.exit_code == 0 and "conv 3x3/1 4 relu" in text.stdout and "total" in text.stdout
 
 
 @pytest.mark.parametrize("args", [["--batch", "0"], ["--repeats", "x"], ["--spec", "/nonexistent.toml"],

@@ -380,37 +380,6 @@ def test_pair_loss_on_hand_computed_cases():
     assert ga[0, 0] == 0 and gb[0, 0] == 0  # at the kink D = 1 the hinge's derivative is 0
 
 
-def naive_conv(x, W, b, stride, pads):
-    """Direct loops, written apart from the im2col code path."""
-    (pt, pb), (pl, pr) = pads
-    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-    kh, kw, _, c_out = W.shape
-    oh = (xp.shape[1] - kh) // stride[0] + 1
-    ow = (xp.shape[2] - kw) // stride[1] + 1
-    out = np.zeros((x.shape[0], oh, ow, c_out))
-    for i in range(oh):
-        for j in range(ow):
-            patch = xp[:, i * stride[0]:i * stride[0] + kh, j * stride[1]:j * stride[1] + kw, :]
-            out[:, i, j, :] = np.tensordot(patch, W, axes=([1, 2, 3], [0, 1, 2])) + b
-    return out
-
-
-@pytest.mark.parametrize("kernel,stride,padding,expected_pads", [
-    ((3, 3), (1, 1), "same", ((1, 1), (1, 1))),
-    ((3, 3), (2, 2), "same", ((0, 1), (1, 1))),  # TensorFlow: the odd pixel after
-    ((2, 3), (2, 1), "same", ((0, 0), (1, 1))),
-    ((2, 3), (2, 2), "valid", ((0, 0), (0, 0))),
-])
-def test_conv_matches_direct_loops(kernel, stride, padding, expected_pads):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 8, 7, 3))
-    W, b = rng.standard_normal(kernel + (3, 4)), rng.standard_normal(4)
-    pads = ops.conv_pads(8, 7, kernel, stride, padding)
-    assert pads == expected_pads  # computed by hand: total = (out - 1)·s + k - n
-    o, _ = ops.conv(x, W, b, stride, padding)
-    np.testing.assert_allclose(o, naive_conv(x, W, b, stride, pads), rtol=1e-12, atol=1e-12)
-
-
 def test_maxpool_matches_direct_loops_and_routes_ties_to_the_first():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 7, 5, 3))

@@ -223,6 +223,15 @@ def test_a_training_run_done_by_one_experiment_is_reused_by_the_next_with_the_sa
         assert (reused.directory / path.name).read_bytes() == path.read_bytes(), path.name
 
 
+def test_experiments_that_train_the_same_run_go_to_one_worker_in_order(tmp_path):
+    from derive.experiments import runner
+
+    jobs = [runner.plan(name, quick=True, cache_dir=tmp_path) for name in ("loss", "dropout", "branches", "alexnet")]
+    groups = runner.groups(jobs)
+    assert [[job.name for job in g] for g in groups] == [["branches"], ["alexnet", "dropout"], ["loss"]]
+    assert [[j.name for j in g] for g in runner.groups(jobs[:2])] == [["dropout"], ["loss"]]  # alone: no group
+
+
 def test_a_different_run_is_not_taken_for_a_done_one(monkeypatch):
     import numpy as np
 
