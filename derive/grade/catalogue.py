@@ -185,7 +185,7 @@ def _derived(target, ruled: tuple, untie: bool) -> sp.Expr:
     slot = ("derived", ruled, untie)
     if slot not in target.tensors.cache:
         only = target.result.param + (f"/{target.result.reading}" if target.result.reading else "")
-        d = derivation.derive(target.spec, target.key, target.shared and not untie,
+        d = derivation.derive(target.spec, target.derivation.kind, target.shared and not untie,
                               rules=rules_for(*ruled) if ruled else None, only=only)
         target.tensors.cache[slot] = d.results[0].expr
     return target.tensors.cache[slot]

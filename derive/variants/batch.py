@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,11 +121,12 @@ def build(
     workers: int | None = None,
     moodle=None,
     progress=None,
+    timings: dict | None = None,
 ) -> list[Path]:
     """Write variant-XX/ for each variant, key.csv and variants.json into ``out`` (and the Moodle quiz).
 
     Returns the files written. ``workers`` > 0 builds that many variants at once (default: one per
-    core), 0 builds them here.
+    core), 0 builds them here. ``timings``, when given, receives each variant's build seconds by number.
     """
     from derive.runtime.workers import Pool, default_count
     from derive.sheet import build as sheets
@@ -139,6 +141,8 @@ def build(
         with Pool(workers) if workers else contextlib.nullcontext() as pool:
             _reference_experiments(cache_dir, pool, progress)
             built = _build_all(variants, tmp, request, cache_dir, pool, progress)
+        if timings is not None:
+            timings.update({b["k"]: b["seconds"] for b in built})
         rows = [key_row(v) for v in variants]
         written = [
             output.write_text(tmp / KEY_FILE, key_csv(rows)),
@@ -179,6 +183,7 @@ def build_one(v: Variant, folder: Path, request: Request, cache_dir) -> dict:
     from derive.sheet import build as sheets
     from derive.variants import exam, quiz
 
+    start = time.perf_counter()
     folder.mkdir(parents=True)
     comment = f"Variant {v.label} of seed {v.seed}: an exam network drawn from a family (derive variants)."
     output.write_text(folder / "spec.toml", specs.to_toml(v.spec, comment))
@@ -204,6 +209,7 @@ def build_one(v: Variant, folder: Path, request: Request, cache_dir) -> dict:
         "claims": len(claims),
         "claims_hold": sum(c["holds"] for c in claims),
         "moodle": [quiz.category(v, lang, folder, cache_dir) for lang in request.langs[:1]],
+        "seconds": time.perf_counter() - start,
     }
 
 
