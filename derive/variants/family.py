@@ -142,18 +142,28 @@ def default_family() -> Family:
 
 
 def load(path: str | Path | None) -> Family:
-    """Read and validate a family file; ``None`` gives the default family."""
+    """Read and validate a family file; ``None`` gives the default family.
+
+    A field the file leaves out (or a limit its [limits] table leaves out) keeps the default
+    family's value, so a file may say only what it changes: ``conv_layers = [4]``.
+    """
     if path is None:
         return default_family()
-    return parse(specs.read_text_file(Path(path), "family file", specs.MAX_SPEC_BYTES), str(path))
+    text = specs.read_text_file(Path(path), "family file", specs.MAX_SPEC_BYTES)
+    return parse(text, str(path), base=tomllib.loads(default_text()))
 
 
-def parse(text: str, source: str = "<family>") -> Family:
-    """Parse and validate the TOML text of a family; every problem is one line of a DeriveError."""
+def parse(text: str, source: str = "<family>", base: dict | None = None) -> Family:
+    """Parse and validate the TOML text of a family (over the fields of ``base``); each problem is one line."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DeriveError(f"{source}: TOML syntax error: {exc}") from None
+    if base is not None:
+        limits = data.get("limits", {})
+        data = {**base, **data}
+        if isinstance(limits, dict):
+            data["limits"] = {**base.get("limits", {}), **limits}
     problems = []
     known = {"input", "limits", *CHOICES}
     problems += [f"unknown field '{key}' (expected {', '.join(sorted(known))})" for key in sorted(set(data) - known)]

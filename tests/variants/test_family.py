@@ -116,3 +116,19 @@ def _set(text: str, field: str, value: str) -> str:
     i = next(i for i, line in enumerate(lines) if line.startswith(f"{field} ="))
     lines[i] = f"{field} = {value}"
     return "\n".join(lines) + "\n"
+
+
+def test_a_family_file_says_only_what_it_changes(tmp_path):
+    path = tmp_path / "four.toml"
+    path.write_text("conv_layers = [4]\nkernel = [3]\n[limits]\nmax_branch_params = 900_000\n", encoding="utf-8")
+    four = family.load(path)
+    assert four.choices["conv_layers"] == (4,) and four.choices["kernel"] == (3,)
+    assert four.choices["filters"] == FAMILY.choices["filters"] and four.input == FAMILY.input
+    assert four.limits == {**FAMILY.limits, "max_branch_params": 900_000}
+    for spec in four.draws(seed=1, count=5):
+        assert sum(layer.type == "conv" for layer in spec.layers) == 4
+        assert branch_params(spec) <= 900_000
+    path.write_text("kernel = [3, 0]\n", encoding="utf-8")
+    with pytest.raises(DeriveError, match="integers from 1 to 11") as info:
+        family.load(path)
+    assert len(info.value.problems) == 1
