@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from derive import spec as specs
 from derive.runtime import output
 from derive.sheet import build as sheets
 from derive.sheet import document, figures, render, units
@@ -19,11 +20,14 @@ from derive.version import __version__
 STEM = "exam"
 
 
-def words(lang: str, variant: str | None = None) -> dict:
-    """The skeleton's words for the exam paper: the sheet's, with the paper's own title and subtitle."""
+def words(lang: str, variant: str | None = None, reference: bool = True) -> dict:
+    """The skeleton's words for the exam paper: the sheet's, with the paper's own title and subtitle.
+
+    ``reference``: the spec is the exam's own network (its figure a reconstruction), not another one.
+    """
     base, own = document.strings(lang), document.string_table(lang)["exam"]
     if variant is None:
-        title, subtitle = own["title"], own["subtitle"]
+        title, subtitle = own["title"], own["subtitle" if reference else "other_subtitle"]
     else:
         title, subtitle = own["variant_title"].format(label=variant), own["variant_subtitle"]
     return {**base, "title": title, "subtitle": subtitle, "figure1": own["figure1"]}
@@ -34,7 +38,8 @@ class ExamDocument:
 
     def __init__(self, spec, lang: str, figures: dict, variant: str | None = None):
         self.spec, self.lang, self.figures, self.variant = spec, lang, figures, variant
-        self.words = words(lang, variant)
+        self.reference = variant is None and spec == specs.default_spec()
+        self.words = words(lang, variant, self.reference)
         self.env = render.environment(document.TEMPLATES, units.ROOT)
         self.units = units.for_spec(spec)
         self.names = units.names(spec)
@@ -48,6 +53,7 @@ class ExamDocument:
             "spec": self.spec,
             "n": self.names,
             "variant": self.variant,
+            "reference": self.reference,
             "teacher": False,
             "edition": "exam",
             "convs": [x.name for x in layers if x.type == "conv"],

@@ -75,3 +75,10 @@ def test_the_paper_builds_as_pdf_in_a_few_pages(store, tmp_path):
     assert 2 <= len(PdfReader(tmp_path / "exam.fr.pdf").pages) <= 4
     exam.build(default_spec(), "fr", ("pdf",), out=tmp_path / "again", cache_dir=store)
     assert (tmp_path / "again" / "exam.fr.pdf").read_bytes() == first
+
+
+def test_a_paper_for_another_spec_names_its_file_and_claims_no_reconstruction(store, tmp_path):
+    other = default_spec().with_options(shared=True)
+    exam.build(other, "en", ("md",), out=tmp_path, cache_dir=store)
+    text = (tmp_path / "exam.en.md").read_text(encoding="utf-8")
+    assert "reconstruct" not in text and f"`{other.source}`" in text and "share their weights" in text
