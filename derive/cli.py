@@ -166,6 +166,13 @@ def cache_option(func):
                         help="Where experiment and certificate results are kept (keyed by spec, seed and code).")(func)
 
 
+def pdf_engine_option(func):
+    """--pdf-engine typst|latex: how the PDFs are made."""
+    return click.option("--pdf-engine", "engine", type=click.Choice(("typst", "latex")), default="typst",
+                        show_default=True,
+                        help="typst (bundled, no system package) or latex (latexmk and TeX Live).")(func)
+
+
 def load_spec(spec_path, shared=None, prelu=None):
     """Load the spec named on the command line and apply the overriding flags."""
     from derive import spec
@@ -362,8 +369,7 @@ def experiments_command(net, names, quick, data, seed, cache_dir, force, as_json
 @click.option("--edition", "editions", default="student,teacher", show_default=True, metavar="LIST",
               help="student (the answers only), teacher (also the marking scheme, the register and the "
                    "verification appendix), or both.")
-@click.option("--pdf-engine", "engine", type=click.Choice(("typst", "latex")), default="typst", show_default=True,
-              help="typst (bundled, no system package) or latex (latexmk and TeX Live).")
+@pdf_engine_option
 @click.option("--out", "out", default="build", show_default=True, metavar="DIR", help="Output folder.")
 @cache_option
 @click.option("--evidence", "evidence", metavar="DIR",
@@ -558,14 +564,7 @@ def grade_command(answers, net, lang, fmt, out, time_box, seed):
     metavar="LIST",
     help="Comma-separated formats among md, tex, typ, pdf.",
 )
-@click.option(
-    "--pdf-engine",
-    "engine",
-    type=click.Choice(("typst", "latex")),
-    default="typst",
-    show_default=True,
-    help="typst (bundled) or latex (latexmk and TeX Live).",
-)
+@pdf_engine_option
 @click.option("--out", "out", default="exam", show_default=True, metavar="DIR", help="Output folder.")
 @cache_option
 def exam_command(net, lang, fmt, engine, out, cache_dir):
@@ -626,14 +625,7 @@ def exam_command(net, lang, fmt, engine, out, cache_dir):
     metavar="LIST",
     help="Formats of the papers and corrigés, among md, tex, typ, pdf.",
 )
-@click.option(
-    "--pdf-engine",
-    "engine",
-    type=click.Choice(("typst", "latex")),
-    default="typst",
-    show_default=True,
-    help="typst (bundled) or latex (latexmk and TeX Live).",
-)
+@pdf_engine_option
 @click.option("--out", "out", default="variants", show_default=True, metavar="DIR", help="Output folder.")
 @click.option("--moodle", "moodle", metavar="FILE", help="Also write a Moodle XML quiz: one category per variant.")
 @cache_option

@@ -193,11 +193,14 @@ class Document:
         return self._skeleton("sheet.md.j2", self.sections("md"))
 
     def latex(self) -> str:
-        """The whole sheet as a LaTeX document (pdfLaTeX, A4)."""
-        sections = self.sections("pandoc")
-        return self._skeleton("sheet.tex.j2", sections, render.convert([s.body for s in sections], "latex"))
+        """The whole document as LaTeX (pdfLaTeX, A4)."""
+        return self.converted("sheet.tex.j2", "latex")
 
     def typst(self) -> str:
-        """The whole sheet as a Typst document (A4)."""
+        """The whole document as Typst (A4)."""
+        return self.converted("sheet.typ.j2", "typst")
+
+    def converted(self, skeleton: str, to: str) -> str:
+        """The document's sections converted by pandoc to ``to`` and laid into the skeleton."""
         sections = self.sections("pandoc")
-        return self._skeleton("sheet.typ.j2", sections, render.convert([s.body for s in sections], "typst"))
+        return self._skeleton(skeleton, sections, render.convert([s.body for s in sections], to))

@@ -125,15 +125,7 @@ class ExamDocument:
         sections = self.sections("md")
         return self._skeleton("sheet.md.j2", sections, [s.body for s in sections])
 
-    def latex(self) -> str:
-        """The paper as a LaTeX document."""
-        sections = self.sections("pandoc")
-        return self._skeleton("sheet.tex.j2", sections, render.convert([s.body for s in sections], "latex"))
-
-    def typst(self) -> str:
-        """The paper as a Typst document."""
-        sections = self.sections("pandoc")
-        return self._skeleton("sheet.typ.j2", sections, render.convert([s.body for s in sections], "typst"))
+    latex, typst, converted = document.Document.latex, document.Document.typst, document.Document.converted
 
 
 def build(
