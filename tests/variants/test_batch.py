@@ -76,7 +76,8 @@ def test_a_batch_writes_every_variant_and_the_same_bytes_as_one_built_alone(tmp_
     teacher = (tmp_path / "one" / "variant-02" / "corrige-teacher.en.md").read_text()
     assert "reference network" in teacher and "variant-02/spec.toml" in teacher
     student = (tmp_path / "one" / "variant-02" / "corrige.en.md").read_text()
-    assert "2019 exam's network" in student and not {"spec", "certificate", "derive/"} & set(student.split())
+    assert "2019 exam's network" in student
+    assert not [word for word in ("spec.toml", "derive/", "certificate", "reference network") if word in student]
 
 
 def test_bad_requests_are_refused_before_any_work(tmp_path):
