@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import dataclass
 
 from derive.sheet import render, units
+from derive.sheet.claims import Replacements, Verdicts
 from derive.sheet.units import SECTIONS
 from derive.version import __version__
 
@@ -70,6 +71,7 @@ class Document:
         self.words = strings(lang, variant)
         self.env = render.environment(TEMPLATES, units.ROOT)
         self.cited: list[str] = []
+        self.replacements: dict[str, Replacements] = {}  # by template: the wordings printed for failed claims
 
     @property
     def teacher(self) -> bool:
@@ -106,11 +108,13 @@ class Document:
         template = self.env.get_template(name)
         if block not in template.blocks:
             return ""
-        return "".join(template.blocks[block](template.new_context({**self._base(target), **context}))).strip("\n")
+        otherwise = self.replacements.setdefault(name, Replacements(context.get("claims", Verdicts())))
+        values = {**self._base(target), "otherwise": otherwise, **context}
+        return "".join(template.blocks[block](template.new_context(values))).strip("\n")
 
     def sections(self, target: str) -> list[Section]:
         """Every section of the sheet, its body Markdown written for `target` ("md" or "pandoc")."""
-        self.cited = []
+        self.cited, self.replacements = [], {}
         w = self.words
         register = "register" if self.teacher else "reading"
         entries = units.register(self.spec, self.variant is not None)
@@ -133,8 +137,11 @@ class Document:
                 f"verified.{self.lang}.md.j2", target, version=__version__, cert=self._certificate(),
                 runs=[self.runs[k] for k in sorted(self.runs)], pandoc=render.pandoc_version()), label="how"))
             for s in self.solved:
-                body = self._render("evidence.md.j2", target, unit=s.unit, claims=s.claims,
-                                    evidence=self.block(s.unit.template(self.lang), "evidence", target, s.context))
+                name = s.unit.template(self.lang)
+                evidence = self.block(name, "evidence", target, s.context)
+                instead = self.replacements.setdefault(name, Replacements(s.context.get("claims", {})))
+                body = self._render("evidence.md.j2", target, unit=s.unit, claims=s.claims, evidence=evidence,
+                                    instead=instead.instead(s.claims))
                 out.append(Section("text", f"{w['evidence_for']} {self._number(s.unit)}", body,
                                    label=f"evidence-{s.unit.id.replace('.', '-')}", level=2))
         else:

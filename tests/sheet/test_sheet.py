@@ -334,7 +334,7 @@ def test_tampered_evidence_changes_the_sentence_that_rested_on_it(tmp_path, monk
     assert sentence in texts["chance"]["corrige"]
     # the ordering the claim rests on, reversed: the sentence goes, the teacher edition says why
     assert sentence not in texts["learned"]["corrige"]
-    assert "The dropout settings are not both at chance" in texts["learned"]["corrige-teacher"]
+    assert "differs from that without dropout" in texts["learned"]["corrige-teacher"]
     assert "Both dropout settings are within two standard errors of chance" in texts["chance"]["corrige-teacher"]
 
 
