@@ -9,6 +9,7 @@ from derive.sheet.units import claim
 ID = "ex1.q6"
 Z_LIMIT = 4.0  # a Monte Carlo mean more than 4 standard errors from the closed form would refute it
 BAND = 2.0     # "at chance level": an accuracy within 2 binomial standard errors of 1/2
+LOST = 1.25    # a contrast below this: different pairs hardly farther apart than same pairs
 
 
 def solve(inputs) -> dict:
@@ -47,13 +48,13 @@ def claims(ctx) -> list:
         claim(ID, "contrast_lost", {"fr": "avec dropout, les paires différentes ne sont presque plus plus éloignées que les paires semblables",
                                     "en": "with dropout, different pairs are hardly farther apart than same pairs"},
               "contrast_lower < contrast_none and contrast_both < contrast_none"
-              " and max(contrast_lower, contrast_both) < 1.25", **contrasts),
+              f" and max(contrast_lower, contrast_both) < {LOST}", **contrasts),
         claim(ID, "contrast_falls", {"fr": "avec dropout, le contraste de la métrique diminue",
                                      "en": "with dropout, the metric's contrast falls"},
               "contrast_lower < contrast_none and contrast_both < contrast_none", **contrasts),
-        claim(ID, "contrast_kept", {"fr": "avec dropout, les paires différentes restent plus éloignées que les paires semblables",
-                                    "en": "with dropout, different pairs stay farther apart than same pairs"},
-              "min(contrast_lower, contrast_both) > 1", contrast_lower=contrasts["contrast_lower"],
+        claim(ID, "contrast_kept", {"fr": "avec dropout, les paires différentes restent nettement plus éloignées que les paires semblables",
+                                    "en": "with dropout, different pairs stay clearly farther apart than same pairs"},
+              f"min(contrast_lower, contrast_both) >= {LOST}", contrast_lower=contrasts["contrast_lower"],
               contrast_both=contrasts["contrast_both"]),
         claim(ID, "embeddings_shrink", {"fr": "avec dropout, les plongements se contractent",
                                         "en": "with dropout, the embeddings shrink"},
