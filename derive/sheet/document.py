@@ -6,10 +6,11 @@ Markdown is written once, by the answer units' templates. The LaTeX and Typst sh
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass
 
-from derive.sheet import render, units
+from derive.sheet import render, typography, units
 from derive.sheet.claims import Replacements, Verdicts
 from derive.sheet.units import SECTIONS
 from derive.version import __version__
@@ -69,6 +70,8 @@ class Document:
         self.certificates = dict(certificates or {})
         self.edition, self.variant = edition, variant
         self.words = strings(lang, variant)
+        if lang == "fr":  # the skeleton's words get the same spaces and apostrophes as the answers
+            self.words = {k: typography.french(v) for k, v in self.words.items()}
         self.env = render.environment(TEMPLATES, units.ROOT)
         self.cited: list[str] = []
         self.replacements: dict[str, Replacements] = {}  # by template: the wordings printed for failed claims
@@ -78,15 +81,19 @@ class Document:
         """Whether this is the teacher edition."""
         return self.edition == "teacher"
 
+    def reference(self, key: str) -> dict:
+        """One work of the bibliography in the sheet's language (``title_fr`` over ``title``...), its year labelled."""
+        refs = units.references()
+        if key not in refs:
+            raise KeyError(f"unknown reference '{key}'")
+        ref = {field: refs[key].get(f"{field}_{self.lang}", value) for field, value in refs[key].items()}
+        return ref | {"key": key, "label": f"{ref['year']}{ref.get('suffix', '')}"}  # 2016a, 2016b
+
     def cite(self, *keys: str) -> str:
         """A citation "Author, year; Author, year", remembering the keys for the references list."""
-        refs = units.references()
-        for k in keys:
-            if k not in refs:
-                raise KeyError(f"unknown reference '{k}'")
-            if k not in self.cited:
-                self.cited.append(k)
-        return "; ".join(f"{refs[k]['short']}, {refs[k]['year']}" for k in keys)
+        refs = [self.reference(k) for k in keys]
+        self.cited += [k for k in keys if k not in self.cited]
+        return "; ".join(f"{r['short']}, {r['label']}" for r in refs)
 
     def _base(self, target: str) -> dict:
         return {
@@ -146,11 +153,12 @@ class Document:
                                    label=f"evidence-{s.unit.id.replace('.', '-')}", level=2))
         else:
             out.append(Section("text", w["checked"], self._render("checked.md.j2", target), label="checked"))
-        refs = units.references()
-        cited = sorted(self.cited, key=lambda k: (refs[k]["short"], refs[k]["year"]))
-        out.append(Section("text", w["references"], self._render("references.md.j2", target,
-                                                                  refs=[refs[k] | {"key": k} for k in cited]),
+        cited = sorted((self.reference(k) for k in self.cited), key=lambda r: (r["short"], r["label"]))
+        out.append(Section("text", w["references"], self._render("references.md.j2", target, refs=cited),
                            label="references"))
+        if self.lang == "fr":
+            out = [dataclasses.replace(s, title=typography.french(s.title), body=typography.french(s.body))
+                   for s in out]
         return out
 
     def _number(self, u) -> str:

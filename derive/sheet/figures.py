@@ -136,7 +136,8 @@ WORDS = {
         "filters": "filtres",
         "stride_short": "pas",
         "activations": {"relu": "ReLU", "prelu": "PReLU", "linear": "linéaire", "tanh": "tanh", "sigmoid": "sigmoïde"},
-        "input": "entrée $X$ : $H \\times W \\times C_{\\mathrm{in}}$ ; complétée de $p$ zéros (pointillés) : $\\tilde X$",
+        "input": "entrée $X$ : $H \\times W \\times C_{\\mathrm{in}}$ ; complétée de $p$ zéros (pointillés) : "
+                 "$\\tilde X$",
         "kernel": "noyau du filtre $c$ : $k \\times k \\times C_{\\mathrm{in}}$, plus le biais $b_c$",
         "output": "carte de sortie $c$ : $H' \\times W'$ (une par filtre)",
         "stride": "pas $s$",
