@@ -10,8 +10,8 @@ from derive.sheet.typography import NBSP, NNBSP, french
     ("vrai ; faux ? non !", f"vrai{NNBSP}; faux{NNBSP}? non{NNBSP}!"),
     ("« dropout »", f"«{NNBSP}dropout{NNBSP}»"),
     ("15,6 % des cas", f"15,6{NBSP}% des cas"),
-    ("le tableau 1, la figure 8, la couche L5, la section 7.5", f"le tableau{NBSP}1, la figure{NBSP}8, la couche{NBSP}L5, "
-     f"la section{NBSP}7.5"),
+    ("le tableau 1, la figure 8, la couche L5, la section 7.5",
+     f"le tableau{NBSP}1, la figure{NBSP}8, la couche{NBSP}L5, la section{NBSP}7.5"),
     ("l'énoncé d'AlexNet", "l\u2019énoncé d\u2019AlexNet"),
     ("L5' et L'2", "L5' et L'2"),  # primes of layer names are not apostrophes
 ])
