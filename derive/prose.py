@@ -59,10 +59,10 @@ def mnum(value, lang: str = "en", digits: int = 3) -> str:
 
 
 def points(value, lang: str = "en") -> str:
-    """Points as the sheet writes them: "1,5 pt" in French, "1.5 pts" in English."""
+    """Points as the sheet writes them: "7 pt" in French (an invariable abbreviation), "1.5 pts" in English."""
     text = num(float(value), lang, 4) if not float(value).is_integer() else str(int(value))
     if lang == "fr":
-        return f"{text}\u00a0pt" + ("s" if float(value) >= 2 else "")
+        return f"{text}\u00a0pt"
     return f"{text} pt" + ("" if float(value) == 1 else "s")
 
 

@@ -95,12 +95,19 @@ class Document:
         self.cited += [k for k in keys if k not in self.cited]
         return "; ".join(f"{r['short']}, {r['label']}" for r in refs)
 
+    def citet(self, key: str) -> str:
+        """A citation as the subject of a sentence: "Author (year)"."""
+        r = self.reference(key)
+        self.cite(key)
+        return f"{r['short']} ({r['label']})"
+
     def _base(self, target: str) -> dict:
         return {
             "lang": self.lang,
             "target": target,
             "S": self.words,
             "cite": self.cite,
+            "citet": self.citet,
             "spec": self.spec,
             "edition": self.edition,
             "teacher": self.teacher,
@@ -129,18 +136,21 @@ class Document:
         for section in SECTIONS:
             solved = [s for s in self.solved if s.unit.section == section]
             title = {"ex1": w["exercise1"], "ex2": w["exercise2"], "bonus": w["bonus"]}[section]
-            out.append(Section("part", title, points=sum(s.unit.points for s in solved),
-                               bonus=sum(s.unit.bonus for s in solved), label=section))
+            alone = section == "bonus" and len(solved) == 1  # one heading: the question is the part
+            if not alone:
+                out.append(Section("part", title, points=sum(s.unit.points for s in solved),
+                                   bonus=sum(s.unit.bonus for s in solved), label=section))
             for s in solved:
                 u = s.unit
                 body = self._render("question.md.j2", target, unit=u,
                                     answer=self.block(u.template(self.lang), "answer", target, s.context))
                 title = (f"{w['question']} {u.number}. {u.title[self.lang]}" if section != "bonus"
-                         else f"{w['bonus_question']}. {u.title[self.lang]}")
-                out.append(Section("question", title, body, u.points, u.bonus, label=u.id.replace(".", "-")))
+                         else f"{title if alone else w['bonus_question']}. {u.title[self.lang]}")
+                out.append(Section("question", title, body, u.points, u.bonus, label=u.id.replace(".", "-"),
+                                   level=1 if alone else 2))
         if self.teacher:
             out.append(Section("part", w["verified"], label="verified"))
-            out.append(Section("text", w["verified_how"], self._render(
+            out.append(Section("text", w["verified_how"], level=2, body=self._render(
                 f"verified.{self.lang}.md.j2", target, version=__version__, cert=self._certificate(),
                 runs=[self.runs[k] for k in sorted(self.runs)], pandoc=render.pandoc_version()), label="how"))
             for s in self.solved:

@@ -385,8 +385,10 @@ def _skip_verified(render):
                                         _dropout_conclusion(lower=0.75, both=0.74, none=0.62),
                                         _dropout_conclusion(lower=0.51, both=0.5, different=(0.667, 0.13, 0.006))])
 def test_every_failed_claim_is_quoted_with_the_wording_printed_in_its_place(lang, conclusion, monkeypatch):
+    from derive.sheet.typography import french
+
     body, found = _teacher_appendix(_unit("ex1.q6"), conclusion, "dropout", lang, monkeypatch)
-    instead = {"en": "the text says instead:", "fr": "le texte dit à la place :"}[lang]
+    instead = {"en": "the text says instead:", "fr": french("le texte dit à la place :")}[lang]
     failed = [c for c in found if not c.holds]
     assert failed
     claim_lines = [line for line in body.splitlines() if line.startswith("- `")]
@@ -397,7 +399,7 @@ def test_every_failed_claim_is_quoted_with_the_wording_printed_in_its_place(lang
         if not c.holds and c.name in ("dropout_at_chance", "contrast_lost", "none_above_chance"):
             assert instead in line, line  # a conclusion of the text: something must be said in its place
         if instead in line:  # the quoted wording is in the text above the list
-            quoted = line.split(instead, 1)[1].strip(" .«»“”")
+            quoted = " ".join(line.split(instead, 1)[1].strip(" .«»“”\u202f").split())
             assert quoted and quoted in " ".join(body.split("\n- `")[0].split())
     assert "contraire" not in body and "opposite" not in body
 
@@ -418,4 +420,4 @@ def test_q4_prints_what_the_accuracies_support_when_separate_weights_stay_near_c
                                     monkeypatch)
     assert not _holds(found)["untied_learns"]
     line = next(ln for ln in body.splitlines() if ln.startswith("- `untied_learns`"))
-    assert {"en": "is not clearly above chance", "fr": "ne dépasse pas nettement le hasard"}[lang] in line
+    assert {"en": "is not clearly above chance", "fr": "ne dépasse pas nettement le hasard"}[lang] in line.replace("\u2019", "'")

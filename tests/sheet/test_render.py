@@ -35,7 +35,7 @@ def test_mnum_writes_numbers_for_math(value, lang, expected):
 
 def test_points_follow_each_language():
     assert prose.points(1.5, "fr") == "1,5\u00a0pt"
-    assert prose.points(2, "fr") == "2\u00a0pts"
+    assert prose.points(2, "fr") == "2\u00a0pt"
     assert prose.points(1, "en") == "1 pt"
     assert prose.points(0.5, "en") == "0.5 pts"
 
