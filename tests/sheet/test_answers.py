@@ -420,4 +420,5 @@ def test_q4_prints_what_the_accuracies_support_when_separate_weights_stay_near_c
                                     monkeypatch)
     assert not _holds(found)["untied_learns"]
     line = next(ln for ln in body.splitlines() if ln.startswith("- `untied_learns`"))
-    assert {"en": "is not clearly above chance", "fr": "ne dépasse pas nettement le hasard"}[lang] in line.replace("\u2019", "'")
+    said = {"en": "is not clearly above chance", "fr": "ne dépasse pas nettement le hasard"}[lang]
+    assert said in line.replace("\u2019", "'")
