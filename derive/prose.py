@@ -164,3 +164,24 @@ def math_label(label: str) -> str:
                            for ch in part)
             out.append(rf"\mathrm{{{body}}}")
     return "".join(out)
+
+
+_GROUP = r"((?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)"
+_FRACTION = re.compile(r"\\frac\{" + _GROUP + r"\}\{" + _GROUP + r"\}")
+
+
+def slashed(latex: str) -> str:
+    """A LaTeX fraction for running text: \\frac{a}{b} written a / b (sub-scripts stay legible in a line)."""
+    def bare(t: str) -> str:  # the term without its groups: what is left shows a sum or a product
+        previous = None
+        while previous != t:
+            previous, t = t, re.sub(r"\{[^{}]*\}|\\left\([^()]*\\right\)|\([^()]*\)", "", t)
+        return t.strip()
+
+    def one(m):
+        top, bottom = m.group(1).strip(), m.group(2).strip()
+        top = f"({top})" if re.search(r"[+-]", bare(top)) else top
+        if re.search(r"[+-]", bare(bottom)) or (" " in bottom and not bottom.startswith("\\partial")):
+            bottom = f"({bottom})"
+        return f"{top} / {bottom}"
+    return _FRACTION.sub(one, latex)
