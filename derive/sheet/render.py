@@ -48,10 +48,11 @@ def environment(*roots: Path) -> jinja2.Environment:
     # One escape per target for what the user controls (a spec's path, a layer's name): md_escape and
     # md_code for Markdown text and code spans, tex_escape for LaTeX, typ_escape and typ_string for
     # Typst markup and string literals, math_label for a label inside LaTeX math.
-    env.filters.update(num=prose.num, slashed=prose.slashed, mnum=prose.mnum, points=prose.points, tex_escape=prose.tex_escape,
+    env.filters.update(num=prose.num, mnum=prose.mnum, points=prose.points, tex_escape=prose.tex_escape,
                        typ_escape=prose.typ_escape, typ_string=prose.typ_string, md_escape=prose.md_escape,
                        md_code=prose.md_code, math_label=prose.math_label, primed=prose.primed,
-                       activation_name=prose.activation_name, listing=prose.listing, value=prose.value)
+                       activation_name=prose.activation_name, listing=prose.listing, value=prose.value,
+                       slashed=prose.slashed)
     return env
 
 
