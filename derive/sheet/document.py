@@ -30,6 +30,7 @@ class Section:
     bonus: float = 0.0
     label: str = ""
     level: int = 1  # a text section's heading level (2: under the previous part)
+    top: bool = False  # a question that is a part of its own (the one bonus question): a part's heading
 
 
 def string_table(lang: str) -> dict:
@@ -146,8 +147,7 @@ class Document:
                                     answer=self.block(u.template(self.lang), "answer", target, s.context))
                 title = (f"{w['question']} {u.number}. {u.title[self.lang]}" if section != "bonus"
                          else f"{title if alone else w['bonus_question']}. {u.title[self.lang]}")
-                out.append(Section("question", title, body, u.points, u.bonus, label=u.id.replace(".", "-"),
-                                   level=1 if alone else 2))
+                out.append(Section("question", title, body, u.points, u.bonus, label=u.id.replace(".", "-"), top=alone))
         if self.teacher:
             out.append(Section("part", w["verified"], label="verified"))
             out.append(Section("text", w["verified_how"], level=2, body=self._render(
