@@ -193,7 +193,8 @@ class Document:
 
     def scheme(self) -> list[dict]:
         """The marking-scheme summary: one row per question with its points and bonus."""
-        return [{"number": self._number(s.unit), "title": s.unit.title[self.lang], "points": s.unit.points,
+        prose = typography.french if self.lang == "fr" else str
+        return [{"number": self._number(s.unit), "title": prose(s.unit.title[self.lang]), "points": s.unit.points,
                  "bonus": s.unit.bonus} for s in self.solved]
 
     def _skeleton(self, name: str, sections: list[Section], bodies: list[str] | None = None) -> str:
