@@ -59,10 +59,10 @@ def mnum(value, lang: str = "en", digits: int = 3) -> str:
 
 
 def points(value, lang: str = "en") -> str:
-    """Points as the sheet writes them: "1,5 pt" in French, "1.5 pts" in English."""
+    """Points as the sheet writes them: "7 pt" in French (an invariable abbreviation), "1.5 pts" in English."""
     text = num(float(value), lang, 4) if not float(value).is_integer() else str(int(value))
     if lang == "fr":
-        return f"{text}\u00a0pt" + ("s" if float(value) >= 2 else "")
+        return f"{text}\u00a0pt"
     return f"{text} pt" + ("" if float(value) == 1 else "s")
 
 
@@ -164,3 +164,24 @@ def math_label(label: str) -> str:
                            for ch in part)
             out.append(rf"\mathrm{{{body}}}")
     return "".join(out)
+
+
+_GROUP = r"((?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)"
+_FRACTION = re.compile(r"\\frac\{" + _GROUP + r"\}\{" + _GROUP + r"\}")
+
+
+def slashed(latex: str) -> str:
+    """A LaTeX fraction for running text: \\frac{a}{b} written a / b (sub-scripts stay legible in a line)."""
+    def bare(t: str) -> str:  # the term without its groups: what is left shows a sum or a product
+        previous = None
+        while previous != t:
+            previous, t = t, re.sub(r"\{[^{}]*\}|\\left\([^()]*\\right\)|\([^()]*\)", "", t)
+        return t.strip()
+
+    def one(m):
+        top, bottom = m.group(1).strip(), m.group(2).strip()
+        top = f"({top})" if re.search(r"[+-]", bare(top)) else top
+        if re.search(r"[+-]", bare(bottom)) or (" " in bottom and not bottom.startswith("\\partial")):
+            bottom = f"({bottom})"
+        return f"{top} / {bottom}"
+    return _FRACTION.sub(one, latex)

@@ -245,7 +245,7 @@ WORDS = {
            "untied_same_init": "separate weights, one draw"},
     "fr": {"loss": "perte d'entraînement (moyenne glissante)", "auc": "AUC de vérification, paires de test",
            "self": "D(x, x) / D moyen entre classes différentes",
-           "weights": "‖W − W'‖ (relative), {layer} ; tirets : appariés",
+           "weights": "‖W − W'‖ (distance relative), {layer} ; tirets : appariés",
            "correlation": "corrélation des canaux appariés, {layer}",
            "spread": "D moyen entre deux images, une branche", "step": "pas d'entraînement",
            "untied_independent": "poids distincts, deux tirages", "tied": "poids partagés",

@@ -36,6 +36,28 @@ def figure(width: float, height: float, rows: int = 1, cols: int = 1, **kw):
     return fig, axes
 
 
+def localised(fig, lang: str):
+    """The figure with its linear axes' tick labels in the language's number style (a decimal comma in French).
+
+    The labels are rewritten by a formatter, not read from a system locale, so the bytes do not
+    depend on the machine; an offset ("1e-2" beside the axis) is never used.
+    """
+    from matplotlib.ticker import ScalarFormatter
+
+    if lang != "fr":
+        return fig
+
+    class Comma(ScalarFormatter):
+        def __call__(self, x, pos=None):
+            return super().__call__(x, pos).replace(".", ",")
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if type(axis.get_major_formatter()) is ScalarFormatter:
+                axis.set_major_formatter(Comma(useOffset=False))
+    return fig
+
+
 def grey_images(n: int, seed: int):
     """``n`` grey 32x32 Shapeset images flattened to (n, 1024) float64, their labels and the class count."""
     import numpy as np

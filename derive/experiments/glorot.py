@@ -22,12 +22,14 @@ SIZES = {
 }
 SCHEMES = ("glorot_standard", "glorot_normalized")
 WORDS = {
-    "en": {"glorot_standard": "standard U[−1/√n, 1/√n]", "glorot_normalized": "normalised U[±√6/√(n_j + n_j+1)]",
+    "en": {"glorot_standard": r"standard $U[-1/\sqrt{n},\ 1/\sqrt{n}]$",
+           "glorot_normalized": r"normalised $U[\pm\sqrt{6}/\sqrt{n_j + n_{j+1}}]$",
            "layer": "layer {i}", "share": "share of values", "backprop": "back-propagated gradient ∂C/∂o (per example)",
            "weights": "weight gradient ∂C/∂W (mini-batch mean)"},
-    "fr": {"glorot_standard": "standard U[−1/√n, 1/√n]", "glorot_normalized": "normalisée U[±√6/√(n_j + n_j+1)]",
+    "fr": {"glorot_standard": r"standard $U[-1/\sqrt{n},\ 1/\sqrt{n}]$",
+           "glorot_normalized": r"normalisée $U[\pm\sqrt{6}/\sqrt{n_j + n_{j+1}}]$",
            "layer": "couche {i}", "share": "part des valeurs",
-           "backprop": "gradient rétropropagé ∂C/∂o (par exemple)",
+           "backprop": "gradient rétropropagé ∂C/∂o (pour un exemple et un neurone)",
            "weights": "gradient des poids ∂C/∂W (moyenne d'un mini-lot)"},
 }
 
@@ -124,8 +126,9 @@ def _histograms(samples, kind: str, bins: int, lang: str):
             ax.plot(centres, counts / g.size, label=words["layer"].format(i=i), lw=1.2)
         ax.set_title(f"tanh, {words[scheme]}", fontsize=10)
         ax.set_ylabel(words["share"])
-        ax.legend(fontsize=8, ncol=5, loc="upper right")
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
+        ax.ticklabel_format(axis="x", useOffset=False)
+    # One legend beside the panels, where it hides no curve (the layers have the same colours in both).
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[-1, 0].set_xlabel(words[kind])
     return fig
 

@@ -349,13 +349,15 @@ def _load(job: Job, cached: bool = True) -> Result | None:
 
 
 def _store(job: Job, mod, ctx: Context, outcome: Outcome) -> None:
+    from derive.experiments.common import localised
     from derive.prose import LANGS
 
     stems = sorted(outcome.figures)
 
     def writer(draw, lang):
         # No Software/date metadata: the same numbers give the same bytes.
-        return lambda path: draw(lang).savefig(path, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
+        return lambda path: localised(draw(lang), lang).savefig(path, format="png", dpi=FIGURE_DPI,
+                                                                metadata={"Software": None})
 
     files = {f"{stem}.{lang}.png": writer(outcome.figures[stem], lang) for stem in stems for lang in LANGS}
     record = {"experiment": job.name, "question": mod.QUESTION, "title": mod.TITLE, "seed": ctx.seed,

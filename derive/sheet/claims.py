@@ -129,3 +129,32 @@ def verdicts(claims) -> Verdicts:
             raise ValueError(f"two claims are named {c.id}")
         out[c.name] = c.holds
     return out
+
+
+
+class Replacements:
+    """The wordings a question's templates print in place of its claims that fail.
+
+    A template writes ``{% call otherwise("name") %}wording{% endcall %}``: the wording is printed (and
+    remembered) only when the claim ``name`` does not hold. The appendix quotes it next to the failed
+    claim, and refuses to label a claim as failed when no such wording was printed.
+    """
+
+    def __init__(self, held: dict[str, bool]):
+        self.held = dict(held)
+        self.printed: dict[str, str] = {}
+
+    def __call__(self, name: str, caller) -> str:
+        """The wording inside the call block when the claim fails, else nothing."""
+        if name not in self.held:
+            raise ValueError(f"otherwise() names {name!r}, which is not a claim of this question")
+        if self.held[name]:
+            return ""
+        text = caller()
+        if " ".join(text.split()):
+            self.printed[name] = " ".join(text.split())
+        return text
+
+    def instead(self, claims) -> dict[str, str]:
+        """The printed wording of each claim that fails, by name (a failed claim without one is left out)."""
+        return {c.name: self.printed[c.name] for c in claims if not c.holds and c.name in self.printed}

@@ -6,10 +6,12 @@ Markdown is written once, by the answer units' templates. The LaTeX and Typst sh
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass
 
-from derive.sheet import render, units
+from derive.sheet import render, typography, units
+from derive.sheet.claims import Replacements, Verdicts
 from derive.sheet.units import SECTIONS
 from derive.version import __version__
 
@@ -28,6 +30,7 @@ class Section:
     bonus: float = 0.0
     label: str = ""
     level: int = 1  # a text section's heading level (2: under the previous part)
+    top: bool = False  # a question that is a part of its own (the one bonus question): a part's heading
 
 
 def string_table(lang: str) -> dict:
@@ -68,23 +71,36 @@ class Document:
         self.certificates = dict(certificates or {})
         self.edition, self.variant = edition, variant
         self.words = strings(lang, variant)
+        if lang == "fr":  # the skeleton's words get the same spaces and apostrophes as the answers
+            self.words = {k: typography.french(v) for k, v in self.words.items()}
         self.env = render.environment(TEMPLATES, units.ROOT)
         self.cited: list[str] = []
+        self.replacements: dict[str, Replacements] = {}  # by template: the wordings printed for failed claims
 
     @property
     def teacher(self) -> bool:
         """Whether this is the teacher edition."""
         return self.edition == "teacher"
 
+    def reference(self, key: str) -> dict:
+        """One work of the bibliography in the sheet's language (``title_fr`` over ``title``...), its year labelled."""
+        refs = units.references()
+        if key not in refs:
+            raise KeyError(f"unknown reference '{key}'")
+        ref = {field: refs[key].get(f"{field}_{self.lang}", value) for field, value in refs[key].items()}
+        return ref | {"key": key, "label": f"{ref['year']}{ref.get('suffix', '')}"}  # 2016a, 2016b
+
     def cite(self, *keys: str) -> str:
         """A citation "Author, year; Author, year", remembering the keys for the references list."""
-        refs = units.references()
-        for k in keys:
-            if k not in refs:
-                raise KeyError(f"unknown reference '{k}'")
-            if k not in self.cited:
-                self.cited.append(k)
-        return "; ".join(f"{refs[k]['short']}, {refs[k]['year']}" for k in keys)
+        refs = [self.reference(k) for k in keys]
+        self.cited += [k for k in keys if k not in self.cited]
+        return "; ".join(f"{r['short']}, {r['label']}" for r in refs)
+
+    def citet(self, key: str) -> str:
+        """A citation as the subject of a sentence: "Author (year)"."""
+        r = self.reference(key)
+        self.cite(key)
+        return f"{r['short']} ({r['label']})"
 
     def _base(self, target: str) -> dict:
         return {
@@ -92,6 +108,7 @@ class Document:
             "target": target,
             "S": self.words,
             "cite": self.cite,
+            "citet": self.citet,
             "spec": self.spec,
             "edition": self.edition,
             "teacher": self.teacher,
@@ -106,11 +123,13 @@ class Document:
         template = self.env.get_template(name)
         if block not in template.blocks:
             return ""
-        return "".join(template.blocks[block](template.new_context({**self._base(target), **context}))).strip("\n")
+        otherwise = self.replacements.setdefault(name, Replacements(context.get("claims", Verdicts())))
+        values = {**self._base(target), "otherwise": otherwise, **context}
+        return "".join(template.blocks[block](template.new_context(values))).strip("\n")
 
     def sections(self, target: str) -> list[Section]:
         """Every section of the sheet, its body Markdown written for `target` ("md" or "pandoc")."""
-        self.cited = []
+        self.cited, self.replacements = [], {}
         w = self.words
         register = "register" if self.teacher else "reading"
         entries = units.register(self.spec, self.variant is not None)
@@ -118,32 +137,38 @@ class Document:
         for section in SECTIONS:
             solved = [s for s in self.solved if s.unit.section == section]
             title = {"ex1": w["exercise1"], "ex2": w["exercise2"], "bonus": w["bonus"]}[section]
-            out.append(Section("part", title, points=sum(s.unit.points for s in solved),
-                               bonus=sum(s.unit.bonus for s in solved), label=section))
+            alone = section == "bonus" and len(solved) == 1  # one heading: the question is the part
+            if not alone:
+                out.append(Section("part", title, points=sum(s.unit.points for s in solved),
+                                   bonus=sum(s.unit.bonus for s in solved), label=section))
             for s in solved:
                 u = s.unit
                 body = self._render("question.md.j2", target, unit=u,
                                     answer=self.block(u.template(self.lang), "answer", target, s.context))
                 title = (f"{w['question']} {u.number}. {u.title[self.lang]}" if section != "bonus"
-                         else f"{w['bonus_question']}. {u.title[self.lang]}")
-                out.append(Section("question", title, body, u.points, u.bonus, label=u.id.replace(".", "-")))
+                         else f"{title if alone else w['bonus_question']}. {u.title[self.lang]}")
+                out.append(Section("question", title, body, u.points, u.bonus, label=u.id.replace(".", "-"), top=alone))
         if self.teacher:
             out.append(Section("part", w["verified"], label="verified"))
-            out.append(Section("text", w["verified_how"], self._render(
+            out.append(Section("text", w["verified_how"], level=2, body=self._render(
                 f"verified.{self.lang}.md.j2", target, version=__version__, cert=self._certificate(),
                 runs=[self.runs[k] for k in sorted(self.runs)], pandoc=render.pandoc_version()), label="how"))
             for s in self.solved:
-                body = self._render("evidence.md.j2", target, unit=s.unit, claims=s.claims,
-                                    evidence=self.block(s.unit.template(self.lang), "evidence", target, s.context))
+                name = s.unit.template(self.lang)
+                evidence = self.block(name, "evidence", target, s.context)
+                instead = self.replacements.setdefault(name, Replacements(s.context.get("claims", {})))
+                body = self._render("evidence.md.j2", target, unit=s.unit, claims=s.claims, evidence=evidence,
+                                    instead=instead.instead(s.claims))
                 out.append(Section("text", f"{w['evidence_for']} {self._number(s.unit)}", body,
                                    label=f"evidence-{s.unit.id.replace('.', '-')}", level=2))
         else:
             out.append(Section("text", w["checked"], self._render("checked.md.j2", target), label="checked"))
-        refs = units.references()
-        cited = sorted(self.cited, key=lambda k: (refs[k]["short"], refs[k]["year"]))
-        out.append(Section("text", w["references"], self._render("references.md.j2", target,
-                                                                  refs=[refs[k] | {"key": k} for k in cited]),
+        cited = sorted((self.reference(k) for k in self.cited), key=lambda r: (r["short"], r["label"]))
+        out.append(Section("text", w["references"], self._render("references.md.j2", target, refs=cited),
                            label="references"))
+        if self.lang == "fr":
+            out = [dataclasses.replace(s, title=typography.french(s.title), body=typography.french(s.body))
+                   for s in out]
         return out
 
     def _number(self, u) -> str:
@@ -168,7 +193,8 @@ class Document:
 
     def scheme(self) -> list[dict]:
         """The marking-scheme summary: one row per question with its points and bonus."""
-        return [{"number": self._number(s.unit), "title": s.unit.title[self.lang], "points": s.unit.points,
+        prose = typography.french if self.lang == "fr" else str
+        return [{"number": self._number(s.unit), "title": prose(s.unit.title[self.lang]), "points": s.unit.points,
                  "bonus": s.unit.bonus} for s in self.solved]
 
     def _skeleton(self, name: str, sections: list[Section], bodies: list[str] | None = None) -> str:

@@ -124,11 +124,10 @@ WORDS = {
         "filters": "filters",
         "stride_short": "stride",
         "activations": {"relu": "ReLU", "prelu": "PReLU", "linear": "linear", "tanh": "tanh", "sigmoid": "sigmoid"},
-        "input": "input $X$: $H \\times W \\times C_{in}$, zero padding $p$ (dotted)",
-        "kernel": "kernel of filter $c$: $k \\times k \\times C_{in}$, plus bias $b_c$",
+        "input": "input $X$: $H \\times W \\times C_{\\mathrm{in}}$; with $p$ zeros of padding (dotted): $\\tilde X$",
+        "kernel": "kernel of filter $c$: $k \\times k \\times C_{\\mathrm{in}}$, plus bias $b_c$",
         "output": "output map $c$: $H' \\times W'$ (one per filter)",
         "stride": "stride $s$",
-        "sizes": "here $H = {n}$, $k = {k}$, $s = {s}$, $p = {p}$: $H' = \\lfloor (H + 2p - k)/s \\rfloor + 1 = {out}$",
     },
     "fr": {
         "shared": "poids\npartagés",
@@ -137,11 +136,11 @@ WORDS = {
         "filters": "filtres",
         "stride_short": "pas",
         "activations": {"relu": "ReLU", "prelu": "PReLU", "linear": "linéaire", "tanh": "tanh", "sigmoid": "sigmoïde"},
-        "input": "entrée $X$ : $H \\times W \\times C_{in}$, remplissage $p$ par des zéros (pointillés)",
-        "kernel": "noyau du filtre $c$ : $k \\times k \\times C_{in}$, plus le biais $b_c$",
+        "input": "entrée $X$ : $H \\times W \\times C_{\\mathrm{in}}$ ; complétée de $p$ zéros (pointillés) : "
+                 "$\\tilde X$",
+        "kernel": "noyau du filtre $c$ : $k \\times k \\times C_{\\mathrm{in}}$, plus le biais $b_c$",
         "output": "carte de sortie $c$ : $H' \\times W'$ (une par filtre)",
         "stride": "pas $s$",
-        "sizes": "ici $H = {n}$, $k = {k}$, $s = {s}$, $p = {p}$ : $H' = \\lfloor (H + 2p - k)/s \\rfloor + 1 = {out}$",
     },
 }
 
@@ -216,12 +215,11 @@ def convolution(path: str | Path, lang: str = "en", size: int = 7, kernel: int =
     ax.text(win_x + (kernel + stride / 2) * unit, total * unit + 0.22, words["stride"], ha="center", va="bottom",
             fontsize=8)
     middle = (x_out + out * unit) / 2
-    ax.text(middle, -0.95, "$Y_{y,x,c} = b_c + \\sum_{i,j,d} K_{i,j,d,c}\\, X_{sy+i-p,\\; sx+j-p,\\; d}$",
-            ha="center", va="top", fontsize=9)
-    ax.text(middle, -1.75, words["sizes"].format(n=size, k=kernel, s=stride, p=pad, out=out), ha="center",
-            va="top", fontsize=8)
+    # No sizes printed: the exam asks for a detailed diagram without numerical values.
+    ax.text(middle, -0.95, "$Y_{y,x,c} = b_c + \\sum_{i,j,d} K_{i,j,d,c}\\, \\tilde X_{sy+i,\\; sx+j,\\; d}$, "
+            "$H' = \\lfloor (H + 2p - k)/s \\rfloor + 1$", ha="center", va="top", fontsize=9)
     ax.set_xlim(-0.3, x_out + out * unit + 0.6)
-    ax.set_ylim(-2.2, total * unit + 1.1)
+    ax.set_ylim(-1.6, total * unit + 1.1)
     ax.set_aspect("equal")
     ax.axis("off")
     _save(fig, path)

@@ -51,7 +51,8 @@ def environment(*roots: Path) -> jinja2.Environment:
     env.filters.update(num=prose.num, mnum=prose.mnum, points=prose.points, tex_escape=prose.tex_escape,
                        typ_escape=prose.typ_escape, typ_string=prose.typ_string, md_escape=prose.md_escape,
                        md_code=prose.md_code, math_label=prose.math_label, primed=prose.primed,
-                       activation_name=prose.activation_name, listing=prose.listing, value=prose.value)
+                       activation_name=prose.activation_name, listing=prose.listing, value=prose.value,
+                       slashed=prose.slashed)
     return env
 
 

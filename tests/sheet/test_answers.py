@@ -9,7 +9,7 @@ import pytest
 from derive import spec
 from derive.prose import LANGS
 from derive.sheet import units as answers
-from derive.sheet.units import Item
+from derive.sheet.units import Item, claim
 
 UNITS = answers.load_all()
 EXPECTED = {"ex1": 7, "ex2": 6, "bonus": 1}
@@ -202,7 +202,7 @@ def test_q4_says_a_short_run_cannot_show_the_long_run(lang, short):
     assert short not in _q4(_q4_conclusion(displacement=0.5), lang)
 
 
-@pytest.mark.parametrize("lang, alike", [("en", "cannot tell apart"), ("fr", "ne permet pas de distinguer")])
+@pytest.mark.parametrize("lang, alike", [("en", "cannot tell them apart"), ("fr", "ne permet pas de les distinguer")])
 def test_q4_calls_accuracies_within_the_noise_indistinguishable(lang, alike):
     assert alike in _q4(_q4_conclusion(untied_accuracy=0.61), lang)
     assert alike not in _q4(_q4_conclusion(untied_accuracy=0.75), lang)
@@ -344,3 +344,81 @@ def test_q1_tied_weights_claim_holds_with_a_prelu_upper_layer(convention):
 
     one_branch = derivation.derive(net, "L6", shared=False)  # the first branch's path alone is not the tied gradient
     assert not _q1_claims(net, tied=one_branch)["tied_is_sum"]
+
+
+# --- The teacher appendix quotes the wording printed in place of each failed claim ------------------
+
+def _dropout_conclusion(lower=0.592, both=0.524, none=0.6, same=(0.322, 0.118, 0.00585),
+                        different=(0.667, 0.183, 0.00646)):
+    runs = ("none", "L5", "L5+L6")
+    return {
+        "layers": ["L5", "L6"], "eval_pairs": 500, "rate": 0.5, "seed": 0, "steps": 120, "data": "shapeset",
+        "held_out_accuracy": dict(zip(runs, (none, lower, both))),
+        "mean_D_same": dict(zip(runs, same)), "mean_D_different": dict(zip(runs, different)),
+        "embedding_sq_norm": dict(zip(runs, (4.46, 0.50, 0.28))),
+        "closed_form_mean_D": {"L5": 1.21, "L6": 6.01, "L5+L6": 8.43},
+        "monte_carlo_mean_D": {"L5": 1.21, "L6": 5.96, "L5+L6": 8.45},
+        "closed_form_first_image": {"L5": 0.60, "L6": 2.91, "L5+L6": 4.11},
+        "max_z_score": 2.1, "max_relative_error": 0.02, "mc_draws": 1000, "mc_images": 8,
+        "sq_norm_first_image": 2.91,
+    }
+
+
+def _teacher_appendix(unit, conclusion, experiment, lang, monkeypatch=None):
+    from derive.sheet import document
+    from derive.sheet.build import Solved
+
+    context, found = unit.answer(ExperimentInputs(conclusion, experiment))
+    doc = document.Document(spec.default_spec(), lang, [Solved(unit, context, found)], edition="teacher")
+    monkeypatch.setattr(doc, "_render", _skip_verified(doc._render))
+    return next(s.body for s in doc.sections("md") if s.label == f"evidence-{unit.id.replace('.', '-')}"), found
+
+
+def _skip_verified(render):
+    def wrapped(name, target, **context):
+        return "" if name.startswith("verified.") else render(name, target, **context)
+    return wrapped
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("conclusion", [_dropout_conclusion(),  # the measured numbers: two claims fail
+                                        _dropout_conclusion(lower=0.75, both=0.74, none=0.62),
+                                        _dropout_conclusion(lower=0.51, both=0.5, different=(0.667, 0.13, 0.006))])
+def test_every_failed_claim_is_quoted_with_the_wording_printed_in_its_place(lang, conclusion, monkeypatch):
+    from derive.sheet.typography import french
+
+    body, found = _teacher_appendix(_unit("ex1.q6"), conclusion, "dropout", lang, monkeypatch)
+    instead = {"en": "the text says instead:", "fr": french("le texte dit à la place :")}[lang]
+    failed = [c for c in found if not c.holds]
+    assert failed
+    claim_lines = [line for line in body.splitlines() if line.startswith("- `")]
+    for c in found:
+        line = next(ln for ln in claim_lines if ln.startswith(f"- `{c.name}`"))
+        left_out = {"en": "the text does not draw this conclusion", "fr": "le texte ne tire pas cette conclusion"}[lang]
+        assert (instead in line or left_out in line) is (not c.holds), line
+        if not c.holds and c.name in ("dropout_at_chance", "contrast_lost", "none_above_chance"):
+            assert instead in line, line  # a conclusion of the text: something must be said in its place
+        if instead in line:  # the quoted wording is in the text above the list
+            quoted = " ".join(line.split(instead, 1)[1].strip(" .«»“”\u202f").split())
+            assert quoted and quoted in " ".join(body.split("\n- `")[0].split())
+    assert "contraire" not in body and "opposite" not in body
+
+
+def test_a_failed_claim_with_no_wording_in_its_place_is_not_said_to_be_replaced(monkeypatch):
+    unit = _unit("ex1.q6")
+    real = unit.module.claims
+    monkeypatch.setattr(unit.module, "claims", lambda ctx: real(ctx) + [
+        claim("ex1.q6", "unprinted", {"fr": "x", "en": "x"}, "1 > 2")])
+    body, _ = _teacher_appendix(unit, _dropout_conclusion(), "dropout", "en", monkeypatch)
+    line = next(ln for ln in body.splitlines() if ln.startswith("- `unprinted`"))
+    assert "the text does not draw this conclusion" in line and "instead" not in line
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_q4_prints_what_the_accuracies_support_when_separate_weights_stay_near_chance(lang, monkeypatch):
+    body, found = _teacher_appendix(_unit("ex1.q4"), _q4_conclusion(untied_accuracy=0.564), "branches", lang,
+                                    monkeypatch)
+    assert not _holds(found)["untied_learns"]
+    line = next(ln for ln in body.splitlines() if ln.startswith("- `untied_learns`"))
+    said = {"en": "is not clearly above chance", "fr": "ne dépasse pas nettement le hasard"}[lang]
+    assert said in line.replace("\u2019", "'")

@@ -50,3 +50,32 @@ def test_verdicts_are_read_by_name_and_refuse_a_name_twice():
         _ = v.z
     with pytest.raises(ValueError, match="two claims"):
         verdicts([claim("q", "x", {}, "1 < 2"), claim("q", "x", {}, "1 < 2")])
+
+
+# --- A failed claim is labelled so only where the text prints a wording in its place --------------
+
+def _render(template: str, held: dict, **values):
+    import jinja2
+
+    from derive.sheet.claims import Replacements
+
+    otherwise = Replacements(held)
+    return jinja2.Environment().from_string(template).render(otherwise=otherwise, **values), otherwise
+
+
+def test_a_replacement_is_printed_and_remembered_only_when_its_claim_fails():
+    template = 'A{% call otherwise("x") %} instead {{ n }}{% endcall %}.'
+    text, seen = _render(template, {"x": True}, n=1)
+    assert text == "A." and seen.printed == {}
+    text, seen = _render(template, {"x": False}, n=1)
+    assert text == "A instead 1." and seen.printed == {"x": "instead 1"}
+    with pytest.raises(ValueError, match="not a claim"):
+        _render('{% call otherwise("y") %}z{% endcall %}', {"x": False})
+
+
+def test_only_a_failed_claim_with_a_printed_wording_is_said_to_be_replaced():
+    failed, held = claim("q", "x", {}, "2 < 1"), claim("q", "y", {}, "1 < 2")
+    _, seen = _render('{% call otherwise("x") %}{% endcall %}', {"x": False, "y": True})  # an empty wording is none
+    assert seen.instead([failed, held]) == {}
+    _, seen = _render('{% call otherwise("x") %}the numbers say less{% endcall %}', {"x": False, "y": True})
+    assert seen.instead([failed, held]) == {"x": "the numbers say less"}

@@ -35,7 +35,7 @@ def test_mnum_writes_numbers_for_math(value, lang, expected):
 
 def test_points_follow_each_language():
     assert prose.points(1.5, "fr") == "1,5\u00a0pt"
-    assert prose.points(2, "fr") == "2\u00a0pts"
+    assert prose.points(2, "fr") == "2\u00a0pt"
     assert prose.points(1, "en") == "1 pt"
     assert prose.points(0.5, "en") == "0.5 pts"
 
@@ -150,3 +150,13 @@ def test_two_typst_pdfs_of_the_same_source_are_byte_identical(tmp_path, monkeypa
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
     with pytest.raises(DeriveError, match="SOURCE_DATE_EPOCH"):
         render.source_date()
+
+
+@pytest.mark.parametrize("latex, text", [
+    (r"\frac{\partial \mathcal{L}}{\partial b^{(6)}_{k}}", r"\partial \mathcal{L} / \partial b^{(6)}_{k}"),
+    (r"\frac{1 - \rho}{1 - \hat{\rho}_{g}}", r"(1 - \rho) / (1 - \hat{\rho}_{g})"),
+    (r"\frac{\beta x}{\left(1 - y\right) y}", r"\beta x / (\left(1 - y\right) y)"),
+    (r"a + b", r"a + b"),
+])
+def test_fractions_in_running_text_are_written_with_a_slash(latex, text):
+    assert prose.slashed(latex) == text

@@ -334,7 +334,7 @@ def test_tampered_evidence_changes_the_sentence_that_rested_on_it(tmp_path, monk
     assert sentence in texts["chance"]["corrige"]
     # the ordering the claim rests on, reversed: the sentence goes, the teacher edition says why
     assert sentence not in texts["learned"]["corrige"]
-    assert "The dropout settings are not both at chance" in texts["learned"]["corrige-teacher"]
+    assert "differs from that without dropout" in texts["learned"]["corrige-teacher"]
     assert "Both dropout settings are within two standard errors of chance" in texts["chance"]["corrige-teacher"]
 
 
@@ -346,3 +346,13 @@ def test_tampered_evidence_that_breaks_a_required_claim_stops_the_build(tmp_path
     with pytest.raises(sheet.BuildFailed, match=r"claim ex2.q5.theory does not hold: .*standard = 0.9"):
         sheet.build(spec.default_spec(), "en", ("md",), "typst", tmp_path / "out", cache_dir=cache_dir, workers=0)
     assert not (tmp_path / "out").exists()
+
+
+def test_french_prose_has_no_breakable_space_before_high_punctuation_or_straight_apostrophe(built):
+    from derive.sheet import typography
+
+    for edition in ("corrige", "corrige-teacher"):
+        prose = typography._PROTECTED.sub("", (built / f"{edition}.fr.md").read_text(encoding="utf-8"))
+        for bad in (" ;", " :", " ?", "« ", " »", " %"):
+            assert bad not in prose, f"{edition}.fr.md: {bad!r}"
+        assert not re.search(r"[a-zé]'[a-zé]", prose), re.search(r".{20}[a-zé]'[a-zé].{20}", prose)

@@ -30,7 +30,7 @@ def test_the_default_paper_states_every_question_with_its_points(lang, store, tm
         assert first_words in text, unit.id
         positions.append(text.index(first_words))
     assert positions == sorted(positions)
-    assert [bool(re.search(r"\(7\s*pts", line)) for line in text.splitlines() if line.startswith("## ")] == [True] * 2
+    assert [bool(re.search(r"\(7\s*pts?", line)) for line in text.splitlines() if line.startswith("## ")] == [True] * 2
     assert re.search(r"bonus \+0[,.]5\s*pt", text)
     assert "w^{(56)}_{jk}" in text and "w^{(45)}_{ij}" in text
     assert ("chacune leurs propres poids" if lang == "fr" else "each have their own weights") in text
