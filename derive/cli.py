@@ -656,9 +656,10 @@ def variants_command(count, seed, family_path, only, langs, editions, fmt, engin
 
     chosen = family.load(family_path)
     request = batch.Request(_languages(langs), build.parse_editions(editions), build.parse_formats(fmt), engine)
-    batch.plan(chosen, seed, count, only)  # a bad range or too small a family is refused before any work
+    # a bad range, too small a family or a bad --moodle is refused before any work and before the progress bar
+    planned = batch.check(chosen, seed, count, out, request, only, cache_dir, moodle)
     bar = click.progressbar(
-        length=len(batch.parse_only(only, count)) + 9,
+        length=len(planned) + 9,
         label="variants",
         file=sys.stderr,
         item_show_func=lambda s: s,

@@ -159,6 +159,8 @@ def parse(text: str, source: str = "<family>", base: dict | None = None) -> Fami
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DeriveError(f"{source}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise DeriveError(f"{source}: values nested too deeply for a family") from None
     if base is not None:
         limits = data.get("limits", {})
         data = {**base, **data}

@@ -132,3 +132,8 @@ def test_a_family_file_says_only_what_it_changes(tmp_path):
     with pytest.raises(DeriveError, match="integers from 1 to 11") as info:
         family.load(path)
     assert len(info.value.problems) == 1
+
+
+def test_a_family_nested_too_deeply_is_one_line():
+    with pytest.raises(DeriveError, match="nested too deeply"):
+        family.parse("a = " + "[" * 5000 + "]" * 5000 + "\n")
