@@ -520,7 +520,7 @@ def bench_command(net, batch, repeats, threads, no_torch, profile, blas_kernels,
 @click.option("--format", "fmt", type=click.Choice(("text", "json", "csv")), default="text", show_default=True,
               help="Output format; json and csv keys are a stable interface.")
 @click.option("--out", "out", metavar="DIR", help="Also write one feedback page per student and the grades table.")
-@click.option("--time-box", "time_box", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
+@click.option("--time-box", "time_box", type=Finite(0.01, 3600), default=5.0, show_default=True,
               metavar="SECONDS", help="Time allowed for each answer; one that needs longer is 'undecided'.")
 @seed_option
 def grade_command(answers, net, lang, fmt, out, time_box, seed):

@@ -98,6 +98,8 @@ BAD_INPUTS = [
     (["exam", "--out", ".derive-cache", "--format", "md"], "inside the cache"),
     (["grade", "/dev/zero"], "not a regular file"),
     (["grade", "missing.csv", "--out", ""], "empty folder name"),
+    (["grade", "missing.csv", "--time-box", "nan"], "not a finite number"),
+    (["grade", "missing.csv", "--time-box", "inf"], "Invalid value for '--time-box'"),
 ]
 
 

@@ -173,3 +173,15 @@ def test_out_empty_or_a_name_too_long_for_a_file_name(tmp_path, monkeypatch):
     assert out.exit_code == 0, out.output
     assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == [
         "grades.csv", "grades.md", "x" * 100 + "-2.md", "x" * 100 + ".md"]
+
+
+def test_an_overflowing_answer_prints_nothing_on_stderr(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "copies.csv"
+    path.write_text('student,question,answer\na,ex1.q1,"exp(exp(exp(exp(1000))))"\n', encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "derive", "grade", str(path), "--format", "json"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert json.loads(proc.stdout)[0]["verdict"] in ("undecided", "incorrect")
