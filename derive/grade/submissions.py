@@ -51,6 +51,8 @@ def load(path) -> list[Answer]:
 def parse(text: str, name="answers") -> list[Answer]:
     """Answers from text (CSV, or JSON lines when it starts with '{'), named ``name`` in messages."""
     where = printable(name)
+    if text.lstrip()[:1] == "[":
+        raise DeriveError(f"{where}: a JSON array; write one object per line (JSON lines) or a CSV")
     rows = _json_lines(where, text) if text.lstrip()[:1] == "{" else _csv(where, text)
     return [_answer(where, line, row) for line, row in rows]
 
@@ -80,6 +82,9 @@ def _csv_rows(path: str, text: str):
         return []
     except csv.Error as exc:
         raise DeriveError(f"{path}: line 1: {exc}") from None
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:  # which of the two columns is the answer? a guess would grade the wrong one
+        raise DeriveError(f"{path}: line 1: the header names {', '.join(map(quote, twice))} twice")
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise DeriveError(f"{path}: line 1: the header lacks {', '.join(missing)} "

@@ -94,6 +94,8 @@ def test_json_lines_are_read_like_csv(tmp_path):
     ("student,question,answer\n", "no answers"),
     ('{"student": "x"}\n', "line 1: no question, answer"),
     ("{not json\n", "line 1: not JSON"),
+    ("student,student,question,answer\na,b,ex1.q3,1\n", "line 1: the header names 'student' twice"),
+    ('[{"student": "a", "question": "ex1.q3", "answer": "1"}]\n', "a JSON array; write one object per line"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, answers, message):
     out = run(answers=answers, tmp_path=tmp_path)
