@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from derive import prose
-from derive.errors import DeriveError
+from derive.errors import DeriveError, printable
 from derive.grade import feedback, grader, questions, submissions
 from derive.grade.feedback import Formula
 from derive.runtime import cache, output
@@ -37,6 +37,7 @@ def grade(path, spec, shared: bool | None = None, lang: str = "en", seed: int = 
         names = [f"{n}.md" for n in page_names(a.student for a in answers).values()] + list(TABLES)
         output.check_targets(out, names)
         output.check_keeps(out, names, [path])
+        _check_only_ours(out, names)
     marker = grader.Grader(questions.Exam(spec, shared, seed), time_box)
     marks = []
     for answer in answers:
@@ -217,6 +218,24 @@ def page_names(students) -> dict[str, str]:
             name, n = f"{stem}-{n}", n + 1
         names[s] = name
     return names
+
+
+def _check_only_ours(out, names) -> None:
+    """Refuse to replace a file of ``out`` that this command did not write (a student named README...)."""
+    from pathlib import Path
+
+    langs = ("fr", "en")
+    heads = {TABLES[0]: ("student,",), TABLES[1]: tuple(f"| {word('student', x)} |" for x in langs)}
+    page = tuple("# " + word("page_title", x, student="") for x in langs)
+    for name in names:
+        target = Path(out) / name
+        if not target.is_file():
+            continue
+        with open(target, "rb") as f:
+            head = f.read(256).decode("utf-8", "replace")
+        if head.strip() and not head.startswith(heads.get(name, page)):
+            raise DeriveError(f"{printable(target)}: exists and was not written by derive grade (the output would "
+                              "replace it); choose another --out")
 
 
 def read_as(mark, lang: str, medium: str = "text") -> str:

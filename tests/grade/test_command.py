@@ -187,3 +187,18 @@ def test_an_overflowing_answer_prints_nothing_on_stderr(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert json.loads(proc.stdout)[0]["verdict"] in ("undecided", "incorrect")
+
+
+def test_out_replaces_its_own_files_but_no_other(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "README.md").write_text("# The course\n", encoding="utf-8")
+    answers = "student,question,answer\nREADME,ex1.q3,1\n"
+    out = run("--out", str(folder), answers=answers, tmp_path=tmp_path)
+    assert out.exit_code == 2 and "was not written by derive grade" in out.output, out.output
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md"]
+    (folder / "README.md").unlink()
+    for _ in range(2):  # a second run replaces the first one's page and tables
+        out = run("--out", str(folder), "--lang", "en", answers=answers, tmp_path=tmp_path)
+        assert out.exit_code == 0, out.output
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "grades.csv", "grades.md"]
