@@ -526,7 +526,7 @@ def bench_command(net, batch, repeats, threads, no_torch, profile, blas_kernels,
 @click.option("--format", "fmt", type=click.Choice(("text", "json", "csv")), default="text", show_default=True,
               help="Output format; json and csv keys are a stable interface.")
 @click.option("--out", "out", metavar="DIR", help="Also write one feedback page per student and the grades table.")
-@click.option("--time-box", "time_box", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
+@click.option("--time-box", "time_box", type=Finite(0.01, 3600), default=5.0, show_default=True,
               metavar="SECONDS", help="Time allowed for each answer; one that needs longer is 'undecided'.")
 @seed_option
 def grade_command(answers, net, lang, fmt, out, time_box, seed):
@@ -648,9 +648,10 @@ def variants_command(count, seed, family_path, only, langs, editions, fmt, engin
 
     chosen = family.load(family_path)
     request = batch.Request(_languages(langs), build.parse_editions(editions), build.parse_formats(fmt), engine)
-    batch.plan(chosen, seed, count, only)  # a bad range or too small a family is refused before any work
+    # a bad range, too small a family or a bad --moodle is refused before any work and before the progress bar
+    planned = batch.check(chosen, seed, count, out, request, only, cache_dir, moodle)
     bar = click.progressbar(
-        length=len(batch.parse_only(only, count)) + 9,
+        length=len(planned) + 9,
         label="variants",
         file=sys.stderr,
         item_show_func=lambda s: s,

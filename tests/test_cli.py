@@ -89,6 +89,17 @@ BAD_INPUTS = [
     (["no-such-command"], "No such command"),
     (["spec", "a.toml", "--spec", "b.toml"], "two specs given"),
     (["train", "--log", ".", "--steps", "1"], "cannot write the log (it is a folder)"),
+    # refused before the progress bar prints its label: one line, not two
+    (["variants", "--count", "1", "--out", "", "--format", "md"], "--out is empty"),
+    (["variants", "--count", "1", "--moodle", "", "--format", "md"], "--moodle is empty"),
+    (["variants", "--count", "1", "--moodle", "/dev/null", "--format", "md"], "not a regular file"),
+    (["variants", "--count", "2", "--only", "9" * 5000, "--format", "md"], "not a variant number"),
+    (["variants", "--count", "1", "--out", ".derive-cache/v", "--format", "md"], "inside the cache"),
+    (["exam", "--out", ".derive-cache", "--format", "md"], "inside the cache"),
+    (["grade", "/dev/zero"], "not a regular file"),
+    (["grade", "missing.csv", "--out", ""], "empty folder name"),
+    (["grade", "missing.csv", "--time-box", "nan"], "not a finite number"),
+    (["grade", "missing.csv", "--time-box", "inf"], "Invalid value for '--time-box'"),
 ]
 
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from derive import prose
-from derive.errors import DeriveError
+from derive.errors import DeriveError, printable
 from derive.grade import feedback, grader, questions, submissions
 from derive.grade.feedback import Formula
 from derive.runtime import cache, output
@@ -33,6 +33,11 @@ def grade(path, spec, shared: bool | None = None, lang: str = "en", seed: int = 
     if out is not None:
         cache.check_folder(out)
     answers = submissions.load(path)
+    if out is not None:  # before the grading: a name that cannot be written, or the answers file overwritten
+        names = [f"{n}.md" for n in page_names(a.student for a in answers).values()] + list(TABLES)
+        output.check_targets(out, names)
+        output.check_keeps(out, names, [path])
+        _check_only_ours(out, names)
     marker = grader.Grader(questions.Exam(spec, shared, seed), time_box)
     marks = []
     for answer in answers:
@@ -186,16 +191,10 @@ class Grades:
 
     def files(self) -> dict[str, str]:
         """Every file ``--out`` writes: a page per student, grades.csv and grades.md."""
-        names = {}
-        for s in self.students():
-            stem = re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("._") or "student"
-            name, n = stem, 2
-            while name.lower() in {v.lower() for v in names.values()} or name.lower().startswith("grades"):
-                name, n = f"{stem}-{n}", n + 1
-            names[s] = name
+        names = page_names(self.students())
         files = {f"{names[s]}.md": self.page(s) for s in self.students()}
-        files["grades.csv"] = self.grades_csv()
-        files["grades.md"] = self.grades_markdown()
+        files[TABLES[0]] = self.grades_csv()
+        files[TABLES[1]] = self.grades_markdown()
         return files
 
     def write(self, out) -> list:
@@ -203,6 +202,40 @@ class Grades:
         with output.staging(out, ".derive-grade-") as tmp:
             paths = [output.write_text(tmp / name, text) for name, text in sorted(self.files().items())]
             return output.move_into(paths, tmp, out)
+
+
+TABLES = ("grades.csv", "grades.md")
+STEM_LIMIT = 100  # characters of a name kept in its page's file name (file systems allow 255 bytes)
+
+
+def page_names(students) -> dict[str, str]:
+    """Each student's page file stem: the name in letters, digits, '.', '_' and '-', distinct without case."""
+    names = {}
+    for s in dict.fromkeys(students):
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", s)[:STEM_LIMIT].strip("._") or "student"
+        name, n = stem, 2
+        while name.lower() in {v.lower() for v in names.values()} or name.lower().startswith("grades"):
+            name, n = f"{stem}-{n}", n + 1
+        names[s] = name
+    return names
+
+
+def _check_only_ours(out, names) -> None:
+    """Refuse to replace a file of ``out`` that this command did not write (a student named README...)."""
+    from pathlib import Path
+
+    langs = ("fr", "en")
+    heads = {TABLES[0]: ("student,",), TABLES[1]: tuple(f"| {word('student', x)} |" for x in langs)}
+    page = tuple("# " + word("page_title", x, student="") for x in langs)
+    for name in names:
+        target = Path(out) / name
+        if not target.is_file():
+            continue
+        with open(target, "rb") as f:
+            head = f.read(256).decode("utf-8", "replace")
+        if head.strip() and not head.startswith(heads.get(name, page)):
+            raise DeriveError(f"{printable(target)}: exists and was not written by derive grade (the output would "
+                              "replace it); choose another --out")
 
 
 def read_as(mark, lang: str, medium: str = "text") -> str:

@@ -8,16 +8,20 @@ unreadable answer is graded ``invalid``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from derive.errors import DeriveError
+from derive import spec as specs
+from derive.errors import DeriveError, printable, quote
 from derive.grade.questions import CASES, QUESTIONS
 
 COLUMNS = ("student", "question", "answer")
+MAX_BYTES = 2**26  # 64 MiB: thousands of students' answers; a larger file (or /dev/zero) is not a class's copies
 
 
 @dataclass(frozen=True)
@@ -33,31 +37,42 @@ class Answer:
 
 def load(path) -> list[Answer]:
     """Every answer of a CSV or JSON-lines file, in file order."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DeriveError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise DeriveError(f"{path}: cannot be read ({exc.strerror})") from None
+    raw = specs.read_file(Path(path), "answers file", MAX_BYTES)  # a regular file: never a FIFO or a device
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DeriveError(f"{path}: not UTF-8 (byte {exc.start + 1})") from None
+        raise DeriveError(f"{printable(path)}: not UTF-8 (byte {exc.start + 1})") from None
     answers = parse(text, path)
     if not answers:
-        raise DeriveError(f"{path}: no answers (expected the header {','.join(COLUMNS)}[,case] and rows)")
+        raise DeriveError(f"{printable(path)}: no answers (expected the header {','.join(COLUMNS)}[,case] and rows)")
     return answers
 
 
 def parse(text: str, name="answers") -> list[Answer]:
     """Answers from text (CSV, or JSON lines when it starts with '{'), named ``name`` in messages."""
-    path = Path(name)
-    rows = _json_lines(path, text) if text.lstrip()[:1] == "{" else _csv(path, text)
-    return [_answer(path, line, row) for line, row in rows]
+    where = printable(name)
+    if text.lstrip()[:1] == "[":
+        raise DeriveError(f"{where}: a JSON array; write one object per line (JSON lines) or a CSV")
+    rows = _json_lines(where, text) if text.lstrip()[:1] == "{" else _csv(where, text)
+    return [_answer(where, line, row) for line, row in rows]
 
 
-def _csv(path: Path, text: str):
+@contextlib.contextmanager
+def _fields_up_to(limit: int):
+    """csv's field limit raised for one read (its default, 128 KiB, is below what an answer may hold)."""
+    saved = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(saved)
+
+
+def _csv(path: str, text: str):
+    with _fields_up_to(max(MAX_BYTES, len(text))):
+        return _csv_rows(path, text)
+
+
+def _csv_rows(path: str, text: str):
     head = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=head.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -67,6 +82,9 @@ def _csv(path: Path, text: str):
         return []
     except csv.Error as exc:
         raise DeriveError(f"{path}: line 1: {exc}") from None
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:  # which of the two columns is the answer? a guess would grade the wrong one
+        raise DeriveError(f"{path}: line 1: the header names {', '.join(map(quote, twice))} twice")
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise DeriveError(f"{path}: line 1: the header lacks {', '.join(missing)} "
@@ -86,7 +104,7 @@ def _csv(path: Path, text: str):
     return out
 
 
-def _json_lines(path: Path, text: str):
+def _json_lines(path: str, text: str):
     out = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -95,6 +113,8 @@ def _json_lines(path: Path, text: str):
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DeriveError(f"{path}: line {number}: not JSON ({exc.msg})") from None
+        except (ValueError, RecursionError):  # an integer of thousands of digits, arrays nested thousands deep
+            raise DeriveError(f"{path}: line {number}: not an answer (a number too long or nesting too deep)") from None
         if not isinstance(row, dict):
             raise DeriveError(f"{path}: line {number}: expected an object with {', '.join(COLUMNS)}")
         missing = [c for c in COLUMNS if c not in row]
@@ -104,23 +124,31 @@ def _json_lines(path: Path, text: str):
     return out
 
 
-def _answer(path: Path, line: int, row: dict) -> Answer:
+def _answer(path: str, line: int, row: dict) -> Answer:
     def field(name):
         v = row.get(name, "")
         if v is None:
             return ""
         if not isinstance(v, (str, int, float)) or isinstance(v, bool):
             raise DeriveError(f"{path}: line {line}: '{name}' must be text")
+        if isinstance(v, str) and not v.isascii():
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:  # JSON's \ud800: no file, page or terminal can hold it
+                raise DeriveError(f"{path}: line {line}: '{name}' holds a lone surrogate (not Unicode text)") from None
         return str(v)
 
     student, question = field("student").strip(), field("question").strip().lower()
     case = field("case").strip().lower()
     if not student:
         raise DeriveError(f"{path}: line {line}: no student")
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in student):
+        # a line break or an escape in a name would break the pages' headings and the grades table
+        raise DeriveError(f"{path}: line {line}: the student {quote(student)} has a control character in the name")
     if question not in QUESTIONS:
-        raise DeriveError(f"{path}: line {line}: unknown question '{question}' (expected {', '.join(QUESTIONS)})")
+        raise DeriveError(f"{path}: line {line}: unknown question {quote(question)} (expected {', '.join(QUESTIONS)})")
     if case and case not in CASES:
-        raise DeriveError(f"{path}: line {line}: unknown case '{case}' (expected nothing, {', '.join(CASES)})")
+        raise DeriveError(f"{path}: line {line}: unknown case {quote(case)} (expected nothing, {', '.join(CASES)})")
     if case and question not in ("ex1.q1", "ex1.q2"):
         raise DeriveError(f"{path}: line {line}: {question} has no hinge cases (leave 'case' empty)")
     return Answer(line, student, question, case, field("answer"))

@@ -254,6 +254,8 @@ def export(entries, target: Path) -> None:
 
 def check_folder(path: str | Path) -> None:
     """Refuse, before any long computation, a folder that is a file or lies under a file or a read-only folder."""
+    if not str(path).strip():  # Path("") is the current folder: an empty value is a slip, not a choice
+        raise DeriveError("an empty folder name: name a folder (for the current one, '.')")
     path = Path(path)
     if os.path.lexists(path) and not path.exists():
         raise DeriveError(f"{printable(path)}: a symbolic link to nothing (or to itself), not a folder")

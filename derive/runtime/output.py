@@ -45,6 +45,7 @@ def write_text(path: Path, text: str) -> Path:
 
 def check_targets(out: Path, names, folders=()) -> None:
     """Every file a move will replace is a file or nothing, every folder it fills a folder or nothing."""
+    out = Path(out)
     for name in folders:
         if (out / name).exists() and not (out / name).is_dir():
             raise DeriveError(f"{printable(out / name)}: exists and is not a folder (the output puts files there)")
@@ -52,6 +53,16 @@ def check_targets(out: Path, names, folders=()) -> None:
         target = out / name
         if target.is_dir() or (target.exists() and not target.is_file()):
             raise DeriveError(f"{printable(target)}: exists and is not a file (the output would replace it)")
+
+
+def check_keeps(out, names, inputs) -> None:
+    """Refuse an output file that is one of the command's own input files (it would be replaced by it)."""
+    for name in names:
+        target = Path(out) / name
+        for source in inputs:
+            if target.is_file() and Path(source).is_file() and os.path.samefile(target, source):
+                raise DeriveError(f"{printable(target)}: is the input file {printable(source)}, which the output "
+                                  "would replace: choose another folder")
 
 
 def move_into(paths, tmp: Path, out: Path) -> list[Path]:

@@ -119,6 +119,8 @@ def check_request(lang: str, engine: str, out, cache_dir=None, evidence=None, fo
             raise DeriveError(f"{option} is empty: name a folder (for the current one, '.')")
         if folder is not None:
             cache.check_folder(folder)
+    if out is not None:
+        _check_out(Path(out), Path(cache_dir) if cache_dir is not None else cache.DEFAULT_DIR)
     if formats is not None:
         output.check_targets(Path(out), outputs(lang, formats, editions), folders=("figures",))
     if evidence is not None:
@@ -139,6 +141,17 @@ def check_memory(spec) -> None:
 
 
 EVIDENCE_KINDS = ("certificate", "experiments")
+
+
+def _check_out(out: Path, cache_dir: Path) -> None:
+    """Refuse an output folder that is the results store or lies inside it (the store is not a place for files)."""
+    try:
+        inside = out.resolve() == cache_dir.resolve() or cache_dir.resolve() in out.resolve().parents
+    except (OSError, RuntimeError):  # a symlink loop: check_folder has said what it can
+        return
+    if inside:
+        raise DeriveError(f"{printable(out)}: is or lies inside the cache (--cache); "
+                          "give the output a folder of its own")
 
 
 def _check_evidence(evidence: Path, out: Path, cache_dir: Path) -> None:

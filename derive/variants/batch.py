@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from derive import spec as specs
-from derive.errors import DeriveError
+from derive.errors import DeriveError, printable, quote
 from derive.runtime import output
 from derive.shapes import PRELU_CONVENTIONS, count, total_params
 
 KEY_FILE, INDEX_FILE = "key.csv", "variants.json"
-RANGE = re.compile(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?")
+RANGE = re.compile(r"\s*([0-9]{1,9})\s*(?:-\s*([0-9]{1,9})\s*)?")  # 9 digits: far above any --count
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def parse_only(text: str | None, count: int) -> list[int]:
     for part in text.split(","):
         m = RANGE.fullmatch(part)
         if not m:
-            raise DeriveError(f"--only: {part.strip()!r} is not a variant number or a range such as 3-7")
+            raise DeriveError(f"--only: {quote(part.strip())} is not a variant number or a range such as 3-7")
         low, high = int(m.group(1)), int(m.group(2) or m.group(1))
         if not 1 <= low <= high <= count:
             raise DeriveError(f"--only: {part.strip()} is not within the {count} variants (1-{count})")
@@ -63,10 +63,50 @@ def parse_only(text: str | None, count: int) -> list[int]:
 
 
 def plan(family, seed: int, count: int, only: str | None = None) -> list[Variant]:
-    """The variants to build: all ``count`` of them, or those ``only`` names."""
+    """The variants to build: all ``count`` of them, or those ``only`` names.
+
+    All ``count`` are drawn even for a share (``only``): a family too small for the batch is refused
+    on every machine, not only on the one whose share reaches past what it holds.
+    """
     ks = parse_only(only, count)
-    drawn = family.draws(seed, max(ks)) if ks else []
+    drawn = family.draws(seed, count)
     return [Variant(k, seed, drawn[k - 1]) for k in ks]
+
+
+def check(family, seed: int, count: int, out, request: Request, only=None, cache_dir=None, moodle=None) -> list:
+    """Refuse, before any work, what the batch cannot build or where it cannot write; returns the plan."""
+    from derive.certify import certificate
+    from derive.sheet import build as sheets
+
+    for lang in request.langs:
+        sheets.check_request(lang, request.engine, out, cache_dir)
+    variants = plan(family, seed, count, only)
+    for v in variants:  # what the corrigé refuses, said here rather than by a worker halfway through the batch
+        try:
+            certificate.check_memory(v.spec)
+        except DeriveError as exc:
+            raise DeriveError(*(f"variant {v.label}: {p}" for p in exc.problems)) from None
+    if moodle is not None and not str(moodle).strip():  # before Path(), which reads "" as "."
+        raise DeriveError("--moodle is empty: name a file, such as quiz.xml")
+    if moodle is not None:
+        _check_moodle(Path(moodle), Path(out), variants)
+    return variants
+
+
+def _check_moodle(path: Path, out: Path, variants) -> None:
+    """The quiz is a file of its own: not the output folder nor a file of it, and replaces only a quiz."""
+    from derive.variants import moodle as export
+
+    output.check_file(path)
+    try:
+        target, folder = path.resolve(), out.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise DeriveError(f"{printable(path)}: cannot tell where it lies ({exc})") from None
+    ours = {KEY_FILE, INDEX_FILE, *(v.folder for v in variants)}
+    if target == folder or (folder in target.parents and target.relative_to(folder).parts[0] in ours):
+        raise DeriveError(f"{printable(path)}: is the output folder (--out) or one of its files; "
+                          "give the quiz a name of its own")
+    export.check_replaceable(target)
 
 
 def key_row(v: Variant) -> dict:
@@ -129,13 +169,8 @@ def build(
     core), 0 builds them here. ``timings``, when given, receives each variant's build seconds by number.
     """
     from derive.runtime.workers import Pool, default_count
-    from derive.sheet import build as sheets
 
-    for lang in request.langs:
-        sheets.check_request(lang, request.engine, out, cache_dir)
-    if moodle is not None:
-        output.check_file(moodle)
-    variants = plan(family, seed, count, only)
+    variants = check(family, seed, count, out, request, only, cache_dir, moodle)
     workers = default_count() if workers is None else workers
     with output.staging(out, ".derive-variants-") as tmp:
         with Pool(workers) if workers else contextlib.nullcontext() as pool:

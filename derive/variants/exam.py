@@ -146,6 +146,8 @@ def build(
     from derive.sheet.inputs import Inputs
 
     sheets.check_request(lang, engine, out, cache_dir)
+    # a folder where a paper goes, or a file named figures, is refused before the build, not at the move
+    output.check_targets(Path(out), [f"{STEM}.{lang}.{f}" for f in formats], folders=("figures",))
     with output.staging(out, ".derive-exam-") as tmp:
         inputs = Inputs(spec, tmp / "figures", cache_dir, lang=lang)
         drawn = {

@@ -159,6 +159,8 @@ def parse(text: str, source: str = "<family>", base: dict | None = None) -> Fami
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DeriveError(f"{source}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise DeriveError(f"{source}: values nested too deeply for a family") from None
     if base is not None:
         limits = data.get("limits", {})
         data = {**base, **data}
@@ -170,11 +172,24 @@ def parse(text: str, source: str = "<family>", base: dict | None = None) -> Fami
     shape = data.get("input")
     if not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(v, 1, 4096) for v in shape)):
         problems.append(f"field 'input' must be [height, width, channels], positive integers, got {shape!r}")
+    else:
+        problems += _drawable(tuple(shape))
     choices = {name: _choices(data, name, allowed, problems) for name, allowed in CHOICES.items()}
     limits = _limits(data.get("limits", {}), problems)
     if problems:
         raise DeriveError(*(f"{source}: {p}" for p in problems))
     return Family(tuple(shape), choices, limits, source)
+
+
+def _drawable(shape: tuple) -> list[str]:
+    """What the certificate and the experiments run every variant on (Shapeset images) refuses of ``input``."""
+    from derive.engine import data
+
+    try:
+        data.check_shape("shapeset", shape)
+    except DeriveError as exc:
+        return [f"field 'input': {p}" for p in exc.problems]
+    return []
 
 
 def _choices(data: dict, name: str, allowed, problems: list) -> tuple:

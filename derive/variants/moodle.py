@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from lxml import etree
 
+from derive.errors import DeriveError, printable
 from derive.sheet import render
 
 IMAGE = re.compile(r"!\[([^\]]*)\]\(figures/([^)\s]+)\)(\{[^}]*\})?")
@@ -162,6 +163,20 @@ def check(data: bytes) -> list[str]:
             except (TypeError, ValueError):
                 problems.append(f"question {i} ({kind}): answer {answer.findtext('text')!r} is not a number")
     return problems
+
+
+def check_replaceable(path: Path) -> None:
+    """Refuse to write the quiz over a file that holds something else (a quiz, or nothing, may be replaced)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DeriveError(f"{printable(path)}: cannot read what it holds ({exc.strerror})") from None
+    if head.strip() and not (head.lstrip().startswith(b"<?xml") and b"<quiz" in head):
+        raise DeriveError(f"{printable(path)}: exists and is not a Moodle quiz (it would be replaced); "
+                          "remove it or give the quiz another name")
 
 
 def checked(data: bytes) -> bytes:

@@ -94,6 +94,8 @@ def test_json_lines_are_read_like_csv(tmp_path):
     ("student,question,answer\n", "no answers"),
     ('{"student": "x"}\n', "line 1: no question, answer"),
     ("{not json\n", "line 1: not JSON"),
+    ("student,student,question,answer\na,b,ex1.q3,1\n", "line 1: the header names 'student' twice"),
+    ('[{"student": "a", "question": "ex1.q3", "answer": "1"}]\n', "a JSON array; write one object per line"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, answers, message):
     out = run(answers=answers, tmp_path=tmp_path)
@@ -102,10 +104,101 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, answers, message):
 
 def test_a_missing_file_or_an_output_folder_that_is_a_file(tmp_path):
     out = CliRunner().invoke(cli, ["grade", str(tmp_path / "nothing.csv")])
-    assert out.exit_code == 2 and "no such file" in out.output
+    assert out.exit_code == 2 and "no such answers file" in out.output
     (tmp_path / "taken").write_text("x")
     out = run("--out", str(tmp_path / "taken"), tmp_path=tmp_path)
     assert out.exit_code == 2 and "exists and is not a folder" in out.output
     (tmp_path / "latin1.csv").write_bytes("student,question,answer\né,ex1.q3,1\n".encode("latin-1"))
     out = CliRunner().invoke(cli, ["grade", str(tmp_path / "latin1.csv")])
     assert out.exit_code == 2 and "not UTF-8" in out.output
+
+
+@pytest.mark.parametrize("answers, message", [
+    ('{"student": "a", "question": "ex1.q3", "answer": ' + "1" * 5000 + "}\n", "line 1: not an answer"),
+    ('{"student": "a", "question": "ex1.q3", "answer": ' + "[" * 100000 + "]" * 100000 + "}\n",
+     "line 1: not an answer"),
+    ('{"student": "a\\ud800", "question": "ex1.q3", "answer": "1"}\n', "'student' holds a lone surrogate"),
+    ('{"student": "a", "question": "ex1.q3", "answer": "1\\udfff"}\n', "'answer' holds a lone surrogate"),
+    ('student,question,answer\n"a\n# b",ex1.q3,1\n', "line 3: the student 'a\\n# b' has a control character"),
+    ("student,question,answer\na\x1b[31m,ex1.q3,1\n", "control character"),
+    ("student,question,answer\na,\x1b[31mex1.q9,1\n", "unknown question '\\x1b[31mex1.q9'"),
+])
+def test_hostile_rows_are_one_line_and_exit_2(tmp_path, answers, message):
+    out = run("--out", str(tmp_path / "out"), answers=answers, tmp_path=tmp_path, name="copies.jsonl")
+    assert out.exit_code == 2 and message in out.output and "Traceback" not in out.output, out.output
+    assert len(out.output.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_an_answer_longer_than_csvs_default_field_is_graded_not_refused(tmp_path):
+    answers = f"student,question,answer\na,ex1.q1,{'s' * 150_000}\nb,ex1.q3,2245760\n"
+    data = json.loads(run("--format", "json", answers=answers, tmp_path=tmp_path).output)
+    assert [r["verdict"] for r in data] == ["invalid", "correct"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "too large"])
+def test_the_answers_must_be_a_regular_file_of_bounded_size(tmp_path, kind, monkeypatch):
+    import os
+
+    from derive.grade import submissions
+
+    path = tmp_path / "copies.csv"
+    if kind == "fifo":
+        os.mkfifo(path)  # with no writer: reading it would wait forever
+    elif kind == "device":
+        path = "/dev/zero"  # reading it would fill the memory
+    else:
+        monkeypatch.setattr(submissions, "MAX_BYTES", 100)
+        path.write_text("student,question,answer\n" + "a,ex1.q3,1\n" * 20)
+    out = CliRunner().invoke(cli, ["grade", str(path)])
+    assert out.exit_code == 2 and "Traceback" not in out.output, out.output
+
+
+def test_out_never_replaces_the_answers_file(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    page = '{"student": "ana", "question": "ex1.q3", "answer": "1"}\n'
+    for name, text in [("grades.csv", ANSWERS), ("ana.md", page)]:
+        (folder / name).write_text(text, encoding="utf-8")
+        out = CliRunner().invoke(cli, ["grade", str(folder / name), "--out", str(folder)])
+        assert out.exit_code == 2 and "is the input file" in out.output, out.output
+        assert (folder / name).read_text(encoding="utf-8") == text
+    assert sorted(p.name for p in folder.iterdir()) == ["ana.md", "grades.csv"]
+
+
+def test_out_empty_or_a_name_too_long_for_a_file_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = run("--out", "", tmp_path=tmp_path)
+    assert out.exit_code == 2 and "empty folder name" in out.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copies.csv"]
+    answers = f"student,question,answer\n{'x' * 300},ex1.q3,1\n{'x' * 300}y,ex1.q3,1\n"
+    out = run("--out", "pages", answers=answers, tmp_path=tmp_path)
+    assert out.exit_code == 0, out.output
+    assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == [
+        "grades.csv", "grades.md", "x" * 100 + "-2.md", "x" * 100 + ".md"]
+
+
+def test_an_overflowing_answer_prints_nothing_on_stderr(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "copies.csv"
+    path.write_text('student,question,answer\na,ex1.q1,"exp(exp(exp(exp(1000))))"\n', encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "derive", "grade", str(path), "--format", "json"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert json.loads(proc.stdout)[0]["verdict"] in ("undecided", "incorrect")
+
+
+def test_out_replaces_its_own_files_but_no_other(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "README.md").write_text("# The course\n", encoding="utf-8")
+    answers = "student,question,answer\nREADME,ex1.q3,1\n"
+    out = run("--out", str(folder), answers=answers, tmp_path=tmp_path)
+    assert out.exit_code == 2 and "was not written by derive grade" in out.output, out.output
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md"]
+    (folder / "README.md").unlink()
+    for _ in range(2):  # a second run replaces the first one's page and tables
+        out = run("--out", str(folder), "--lang", "en", answers=answers, tmp_path=tmp_path)
+        assert out.exit_code == 0, out.output
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "grades.csv", "grades.md"]

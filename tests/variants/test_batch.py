@@ -90,3 +90,45 @@ def test_bad_requests_are_refused_before_any_work(tmp_path):
     with pytest.raises(DeriveError, match="within"):
         batch.build(FAMILY, 1, 2, tmp_path / "out", MD, only="3", cache_dir=tmp_path / "store", workers=0)
     assert not (tmp_path / "out").exists() and not (tmp_path / "store").exists()
+
+
+def test_only_refuses_numbers_of_thousands_of_digits_and_other_scripts_digits():
+    for bad in ("9" * 5000, "1-" + "9" * 5000, "\u0663"):
+        with pytest.raises(DeriveError, match="not a variant number"):
+            batch.parse_only(bad, 5)
+
+
+def test_a_share_of_a_batch_is_refused_when_the_family_cannot_give_the_whole_batch():
+    one = family.parse("conv_layers = [1]\nkernel = [3]\nfilters = [8]\nstride = [4]\npooling = [0]\n"
+                       "dense_units = [64]\noutput_units = [10]\nprelu = ['scalar']\nshared_weights = [true]\n",
+                       base=family.tomllib.loads(family.default_text()))
+    assert len(batch.plan(one, 0, 1)) == 1
+    with pytest.raises(DeriveError, match="no new variant 2"):
+        batch.plan(one, 0, 2, only="1")
+
+
+def test_a_variant_this_machine_cannot_certify_is_refused_before_any_work(tmp_path):
+    big = family.parse("input = [4096, 4096, 3]\nfilters = [512]\n[limits]\nmax_side = 1024\n"
+                       "max_branch_params = 1_000_000_000\n", base=family.tomllib.loads(family.default_text()))
+    with pytest.raises(DeriveError, match="variant 01: the certificate of this spec would need"):
+        batch.check(big, 0, 1, tmp_path / "out", MD, cache_dir=tmp_path / "store")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("where", ["out", "out/key.csv", "out/variants.json", "out/variant-02/quiz.xml",
+                                   "important.txt", "link.xml", "family.toml"])
+def test_the_moodle_quiz_never_replaces_the_output_or_another_file(tmp_path, where):
+    (tmp_path / "important.txt").write_text("keep me\n")
+    (tmp_path / "family.toml").write_text("conv_layers = [4]\n")
+    (tmp_path / "link.xml").symlink_to(tmp_path / "important.txt")
+    with pytest.raises(DeriveError) as refused:
+        batch.check(FAMILY, 1, 2, tmp_path / "out", MD, cache_dir=tmp_path / "store", moodle=tmp_path / where)
+    assert "output folder" in str(refused.value) or "not a Moodle quiz" in str(refused.value)
+    assert (tmp_path / "important.txt").read_text() == "keep me\n" and not (tmp_path / "out").exists()
+
+
+def test_the_moodle_quiz_may_replace_a_quiz_or_an_empty_file(tmp_path):
+    (tmp_path / "quiz.xml").write_bytes(b"<?xml version='1.0' encoding='UTF-8'?>\n<quiz>\n</quiz>\n")
+    (tmp_path / "empty.xml").write_bytes(b"")
+    for name in ("quiz.xml", "empty.xml", "new.xml", "out/other.xml"):
+        batch.check(FAMILY, 1, 2, tmp_path / "out", MD, cache_dir=tmp_path / "store", moodle=tmp_path / name)

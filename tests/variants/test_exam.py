@@ -82,3 +82,17 @@ def test_a_paper_for_another_spec_names_its_file_and_claims_no_reconstruction(st
     exam.build(other, "en", ("md",), out=tmp_path, cache_dir=store)
     text = (tmp_path / "exam.en.md").read_text(encoding="utf-8")
     assert "reconstruct" not in text and f"`{other.source}`" in text and "share their weights" in text
+
+
+@pytest.mark.parametrize("blocker", ["figures", "exam.en.md"])
+def test_a_target_the_move_cannot_replace_is_refused_before_any_work(tmp_path, blocker):
+    from derive.errors import DeriveError
+
+    (tmp_path / "out").mkdir()
+    if blocker == "figures":
+        (tmp_path / "out" / blocker).write_text("x")
+    else:
+        (tmp_path / "out" / blocker).mkdir()
+    with pytest.raises(DeriveError, match="exists and is not a"):
+        exam.build(default_spec(), "en", ("md",), out=tmp_path / "out", cache_dir=tmp_path / "store")
+    assert not (tmp_path / "store").exists()  # refused before the glorot figure was computed or read

@@ -132,3 +132,14 @@ def test_a_family_file_says_only_what_it_changes(tmp_path):
     with pytest.raises(DeriveError, match="integers from 1 to 11") as info:
         family.load(path)
     assert len(info.value.problems) == 1
+
+
+def test_a_family_nested_too_deeply_is_one_line():
+    with pytest.raises(DeriveError, match="nested too deeply"):
+        family.parse("a = " + "[" * 5000 + "]" * 5000 + "\n")
+
+
+@pytest.mark.parametrize("shape", ["[32, 16, 3]", "[4, 4, 3]", "[32, 32, 2]"])
+def test_an_input_the_shapeset_cannot_draw_is_refused_with_the_family(shape):
+    with pytest.raises(DeriveError, match="field 'input': the Shapeset generator draws square"):
+        family.parse(f"input = {shape}\n", base=family.tomllib.loads(family.default_text()))
