@@ -82,6 +82,7 @@ def check(family, seed: int, count: int, out, request: Request, only=None, cache
         sheets.check_request(lang, request.engine, out, cache_dir)
     output.check_keeps(out, [KEY_FILE, INDEX_FILE], [family.source])  # a family file named variants.json...
     variants = plan(family, seed, count, only)
+    output.check_targets(out, [KEY_FILE, INDEX_FILE], folders=[v.folder for v in variants])
     for v in variants:  # what the corrigé refuses, said here rather than by a worker halfway through the batch
         try:
             certificate.check_memory(v.spec)

@@ -141,3 +141,14 @@ def test_the_batch_never_replaces_its_family_file(tmp_path):
     with pytest.raises(DeriveError, match="is the input file"):
         batch.check(family.load(path), 1, 2, tmp_path / "out", MD, cache_dir=tmp_path / "store")
     assert path.read_text() == "conv_layers = [4]\n"
+
+
+@pytest.mark.parametrize("blocker, kind", [("variant-02", "file"), (batch.KEY_FILE, "folder")])
+def test_a_target_the_move_cannot_replace_is_refused_before_any_work(tmp_path, blocker, kind):
+    (tmp_path / "out").mkdir()
+    if kind == "file":
+        (tmp_path / "out" / blocker).write_text("x")
+    else:
+        (tmp_path / "out" / blocker).mkdir()
+    with pytest.raises(DeriveError, match="exists and is not a"):
+        batch.check(FAMILY, 1, 2, tmp_path / "out", MD, cache_dir=tmp_path / "store")
