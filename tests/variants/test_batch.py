@@ -143,10 +143,13 @@ def test_the_batch_never_replaces_its_family_file(tmp_path):
     assert path.read_text() == "conv_layers = [4]\n"
 
 
-@pytest.mark.parametrize("blocker, kind", [("variant-02", "file"), (batch.KEY_FILE, "folder")])
+@pytest.mark.parametrize("blocker, kind", [("variant-02", "file"), (batch.KEY_FILE, "folder"),
+                                           ("variant-02/exam.en.md", "folder"), ("variant-01/figures", "file")])
 def test_a_target_the_move_cannot_replace_is_refused_before_any_work(tmp_path, blocker, kind):
-    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "variant-01").mkdir(parents=True)
+    (tmp_path / "out" / "variant-02").mkdir()
     if kind == "file":
+        shutil.rmtree(tmp_path / "out" / blocker, ignore_errors=True)
         (tmp_path / "out" / blocker).write_text("x")
     else:
         (tmp_path / "out" / blocker).mkdir()
