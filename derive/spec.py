@@ -106,7 +106,7 @@ def read_text_file(path: Path, what: str, limit: int) -> str:
     """The UTF-8 text of a regular file of at most ``limit`` bytes (see :func:`read_file`)."""
     data = read_file(path, what, limit)
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark (Windows editors write one) is not TOML's first key
     except UnicodeDecodeError:
         raise DeriveError(f"{printable(str(path))}: not a UTF-8 text file") from None
 

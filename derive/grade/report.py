@@ -213,8 +213,10 @@ def page_names(students) -> dict[str, str]:
     names = {}
     for s in dict.fromkeys(students):
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", s)[:STEM_LIMIT].strip("._") or "student"
+        if stem.lower().startswith("grades"):  # the tables' names; a suffix would not change how it starts
+            stem = f"student-{stem}"
         name, n = stem, 2
-        while name.lower() in {v.lower() for v in names.values()} or name.lower().startswith("grades"):
+        while name.lower() in {v.lower() for v in names.values()}:
             name, n = f"{stem}-{n}", n + 1
         names[s] = name
     return names

@@ -80,7 +80,14 @@ def check(family, seed: int, count: int, out, request: Request, only=None, cache
 
     for lang in request.langs:
         sheets.check_request(lang, request.engine, out, cache_dir)
+    output.check_keeps(out, [KEY_FILE, INDEX_FILE], [family.source])  # a family file named variants.json...
     variants = plan(family, seed, count, only)
+    output.check_targets(out, [KEY_FILE, INDEX_FILE], folders=[v.folder for v in variants])
+    own = ["spec.toml"] + [name for lang in request.langs for name in
+                           [f"exam.{lang}.{f}" for f in request.formats] + sheets.outputs(lang, request.formats,
+                                                                                        request.editions)]
+    for v in variants:  # each variant's files, where an earlier batch wrote them
+        output.check_targets(Path(out) / v.folder, own, folders=("figures",))
     for v in variants:  # what the corrigé refuses, said here rather than by a worker halfway through the batch
         try:
             certificate.check_memory(v.spec)

@@ -202,3 +202,16 @@ def test_out_replaces_its_own_files_but_no_other(tmp_path):
         out = run("--out", str(folder), "--lang", "en", answers=answers, tmp_path=tmp_path)
         assert out.exit_code == 0, out.output
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "grades.csv", "grades.md"]
+
+
+def test_a_student_named_like_the_grades_tables_gets_a_page_of_their_own(tmp_path):
+    import threading
+
+    from derive.grade import report
+
+    names = {}
+    worker = threading.Thread(target=lambda: names.update(report.page_names(
+        ["grades", "Grades.csv", "grades", "ana", "Ana"])), daemon=True)  # it once looped for ever
+    worker.start()
+    worker.join(timeout=10)
+    assert names == {"grades": "student-grades", "Grades.csv": "student-Grades.csv", "ana": "ana", "Ana": "Ana-2"}

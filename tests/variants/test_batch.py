@@ -132,3 +132,26 @@ def test_the_moodle_quiz_may_replace_a_quiz_or_an_empty_file(tmp_path):
     (tmp_path / "empty.xml").write_bytes(b"")
     for name in ("quiz.xml", "empty.xml", "new.xml", "out/other.xml"):
         batch.check(FAMILY, 1, 2, tmp_path / "out", MD, cache_dir=tmp_path / "store", moodle=tmp_path / name)
+
+
+def test_the_batch_never_replaces_its_family_file(tmp_path):
+    (tmp_path / "out").mkdir()
+    path = tmp_path / "out" / batch.INDEX_FILE
+    path.write_text("conv_layers = [4]\n")
+    with pytest.raises(DeriveError, match="is the input file"):
+        batch.check(family.load(path), 1, 2, tmp_path / "out", MD, cache_dir=tmp_path / "store")
+    assert path.read_text() == "conv_layers = [4]\n"
+
+
+@pytest.mark.parametrize("blocker, kind", [("variant-02", "file"), (batch.KEY_FILE, "folder"),
+                                           ("variant-02/exam.en.md", "folder"), ("variant-01/figures", "file")])
+def test_a_target_the_move_cannot_replace_is_refused_before_any_work(tmp_path, blocker, kind):
+    (tmp_path / "out" / "variant-01").mkdir(parents=True)
+    (tmp_path / "out" / "variant-02").mkdir()
+    if kind == "file":
+        shutil.rmtree(tmp_path / "out" / blocker, ignore_errors=True)
+        (tmp_path / "out" / blocker).write_text("x")
+    else:
+        (tmp_path / "out" / blocker).mkdir()
+    with pytest.raises(DeriveError, match="exists and is not a"):
+        batch.check(FAMILY, 1, 2, tmp_path / "out", MD, cache_dir=tmp_path / "store")

@@ -143,3 +143,9 @@ def test_a_family_nested_too_deeply_is_one_line():
 def test_an_input_the_shapeset_cannot_draw_is_refused_with_the_family(shape):
     with pytest.raises(DeriveError, match="field 'input': the Shapeset generator draws square"):
         family.parse(f"input = {shape}\n", base=family.tomllib.loads(family.default_text()))
+
+
+def test_a_family_file_that_opens_on_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "family.toml"
+    path.write_bytes(b"\xef\xbb\xbfconv_layers = [4]\n")
+    assert family.load(path).choices["conv_layers"] == (4,)
