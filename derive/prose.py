@@ -185,3 +185,8 @@ def slashed(latex: str) -> str:
             bottom = f"({bottom})"
         return f"{top} / {bottom}"
     return _FRACTION.sub(one, latex)
+
+
+def grouped(latex: str, lang: str = "en") -> str:
+    """LaTeX with its whole numbers of four digits or more grouped as ``mnum`` writes them (9248 -> 9\\,248)."""
+    return re.sub(r"(?<![\d.])(?<!\{,\})\d{4,}(?![\d.])(?!\{,\})", lambda m: mnum(int(m.group()), lang), latex)

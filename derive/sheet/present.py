@@ -56,6 +56,21 @@ def aligned(pairs, notation, lang: str) -> str:
     return r"\begin{aligned} " + r" \\ ".join(rows) + r" \end{aligned}"
 
 
+def _between(condition, tex) -> str:
+    """A condition printed as LaTeX, with ``x > a and x < b`` written ``a < x < b``."""
+    if isinstance(condition, sp.And) and len(condition.args) == 2:
+        bounds = {}
+        for rel in condition.args:
+            if isinstance(rel, sp.StrictGreaterThan):
+                bounds["low"] = (rel.lhs, rel.rhs)
+            elif isinstance(rel, sp.StrictLessThan):
+                bounds["high"] = (rel.lhs, rel.rhs)
+        if len(bounds) == 2 and bounds["low"][0] == bounds["high"][0]:
+            (var, low), (_, high) = bounds["low"], bounds["high"]
+            return f"{tex(low)} < {tex(var)} < {tex(high)}"
+    return tex(condition)
+
+
 def result(r, notation, named=None) -> dict:
     """One result printed in both languages: lhs, chain rule, value (also with the named factors), cases, update."""
     out = {"param": r.param, "reading": r.reading, "zero": r.expr == 0, "conditional": r.condition != sp.true}
@@ -73,7 +88,7 @@ def result(r, notation, named=None) -> dict:
             "compact": display(r.lhs, short(r.expr), notation, lang), "compact_expr": tex(short(r.expr)),
             # The update rule is the same for every parameter: w <- w - alpha dL/dw, printed around the derivative.
             "rule": f"{tex(var)} \\leftarrow {tex(var)} - {tex(ALPHA)}\\, {tex(r.lhs)}",
-            "condition": tex(r.condition),
+            "condition": _between(r.condition, tex),
             "cases": [{"label": CASE_LABELS.get(c.name, {}).get(lang, c.name), "name": c.name,
                        "condition": tex(c.condition), "expr": tex(c.expr), "zero": c.expr == 0,
                        "eq": display(r.lhs, c.expr, notation, lang),

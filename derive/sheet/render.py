@@ -52,7 +52,7 @@ def environment(*roots: Path) -> jinja2.Environment:
                        typ_escape=prose.typ_escape, typ_string=prose.typ_string, md_escape=prose.md_escape,
                        md_code=prose.md_code, math_label=prose.math_label, primed=prose.primed,
                        activation_name=prose.activation_name, listing=prose.listing, value=prose.value,
-                       slashed=prose.slashed)
+                       slashed=prose.slashed, grouped=prose.grouped)
     return env
 
 

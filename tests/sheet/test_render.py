@@ -160,3 +160,24 @@ def test_two_typst_pdfs_of_the_same_source_are_byte_identical(tmp_path, monkeypa
 ])
 def test_fractions_in_running_text_are_written_with_a_slash(latex, text):
     assert prose.slashed(latex) == text
+
+
+@pytest.mark.parametrize("lang, text", [("fr", r"(4\,096 + 1) \cdot 256 = 1\,049\,088, w^{(56)}"),
+                                        ("en", r"(4{,}096 + 1) \cdot 256 = 1{,}049{,}088, w^{(56)}")])
+def test_counts_in_formulas_are_grouped_like_the_numbers_of_the_text(lang, text):
+    assert prose.grouped(r"(4096 + 1) \cdot 256 = 1049088, w^{(56)}", lang) == text
+
+
+def test_a_decimal_number_is_not_grouped():
+    assert prose.grouped(r"0.12345 + 1{,}23456", "fr") == r"0.12345 + 1{,}23456"
+
+
+def test_a_two_sided_condition_is_printed_as_one_chain():
+    import sympy as sp
+
+    from derive.sheet.present import _between
+
+    x = sp.Symbol("x")
+    assert _between(sp.And(x > 0, x < 1), sp.latex) == "0 < x < 1"
+    assert _between(sp.And(x > 0, x < 1, x > -1), sp.latex) == sp.latex(sp.And(x > 0, x < 1, x > -1))
+    assert _between(x > 0, sp.latex) == "x > 0"
