@@ -189,7 +189,9 @@ def render(report: dict) -> str:
     t = report["training"]
     lines.append(f"training: {t['steps']} SGD steps (lr {t['lr']}) with the printed gradients of "
                  f"{', '.join(t['replaced'])}: max deviation from backprop's trajectory "
-                 f"{t['max_trajectory_deviation']:.1e}, loss {t['loss_first']:.6g} -> {t['loss_last']:.6g}")
+                 f"{t['max_trajectory_deviation']:.1e}, loss {t['loss_first']:.6g} -> {t['loss_last']:.6g}"
+                 + (" (the loss does not move from here, its units dead or saturated: the trajectories are "
+                    "equal, nothing descends)" if t.get("flat") else ""))
     kl = report["kl"]
     for reading, info in kl["readings"].items():
         note = (f"{info['units_outside']} of {info['units']} units have rho-hat outside (0, 1)"

@@ -284,3 +284,31 @@ def test_check_runs_on_cifar10_python_batches(tmp_path):
     assert report["data"] == f"cifar10:{path}"
     with pytest.raises(Exception, match="CIFAR-10 images are 32x32x3, the spec's input is 8x8x3"):
         certificate.run(SMALL, data=f"cifar10:{path}", seed=0, steps=1, use_torch=False)
+
+
+def test_a_flat_loss_is_no_failure_of_the_training_replay():
+    # dead ReLU units and a saturated tanh top (scaled up to spread D): no step can move the loss
+    dead = spec.parse('''input = [10, 10, 1]
+shared_weights = true
+prelu = "scalar"
+[[layer]]
+name = "a-b"
+type = "dense"
+units = 3
+activation = "relu"
+[[layer]]
+name = "a_b"
+type = "dense"
+units = 2
+activation = "relu"
+[[layer]]
+name = "top"
+type = "dense"
+units = 2
+activation = "tanh"
+''', "dead.toml")
+    report = certificate.run(dead, seed=0)
+    replay = report["training"]
+    assert replay["flat"] and replay["loss_first"] == replay["loss_last"] and replay["ok"]
+    assert not [f for f in report["failures"] if f.startswith("training")]
+    assert "the loss does not move" in report.render()
