@@ -128,7 +128,7 @@ def test_the_teacher_edition_holds_the_scheme_the_register_and_the_verification(
 def test_markdown_has_every_question_heading_and_no_placeholder(built):
     md = _plain((built / "corrige.fr.md").read_text(encoding="utf-8"))
     for title, pts in _headings("fr"):
-        assert re.search(rf"^### .*{re.escape(_plain(title))} \(.*{re.escape(_plain(pts))}", md, re.M), title
+        assert re.search(rf"^##+ .*{re.escape(_plain(title))} \(.*{re.escape(_plain(pts))}", md, re.M), title
     assert not PLACEHOLDERS.search(md)
     for fig in re.findall(r"\]\((figures/[^)]+)\)", md):
         assert (built / fig).exists(), fig
