@@ -43,10 +43,10 @@ def _sheet_parts(net, folder):
             inputs.lang = lang
             ctx, claims = unit.answer(inputs)
             failed = [c.name for c in claims if c.required and not c.holds]
-            # a tiny top whose units are all dead gives no pair beyond the margin: the certificate says so
-            # (and the sheet stops with that one line), which is no confusion of names
-            uncovered = any(f.startswith("no pair falls in the hinge case") for r in inputs.certs.values()
-                            for f in r["failures"])
+            # a tiny top whose units are all dead gives no pair beyond the margin, or parameters sitting on a
+            # ReLU kink (no derivative there): the certificate says so (and the sheet stops with that one
+            # line), which is no confusion of names
+            uncovered = any(_degenerate(f) for r in inputs.certs.values() for f in r["failures"])
             assert not failed or (uncovered and set(failed) <= {"certified"}), (uid, failed)
             out[uid, lang] = document.Document(net, lang, []).block(unit.template(lang), "answer", "md", ctx)
     return out, inputs
@@ -58,8 +58,8 @@ def _exercise(net, folder):
         assert text.endswith("\n")
     for shared in (False, True):
         rep = certificate.run(net.with_options(shared=shared), seed=0, exhaustive=False, use_torch=False, steps=1)
-        uncovered = any(f.startswith("no pair falls in the hinge case") for f in rep["failures"])
-        assert rep["tensors"] and (uncovered or not rep["failures"]), rep["failures"]  # dead units: no margin
+        # a degenerate random network may fail more checks than the one that shows it degenerate
+        assert rep["tensors"] and (any(map(_degenerate, rep["failures"])) or not rep["failures"]), rep["failures"]
     parts, _ = _sheet_parts(net, folder)
     for math in _math("\n\n".join(parts.values())):
         # every label in math is escaped: no double subscript, no '_' of a name read as a subscript
@@ -117,3 +117,8 @@ def test_names_once_confused_build_gradients_check_and_the_sheet(names, tmp_path
 @given(data=named_tops())
 def test_any_accepted_name_builds_gradients_check_and_the_sheet(data, tmp_path):
     _exercise(specs.parse(to_toml(data), "fuzz.toml"), tmp_path)
+
+
+def _degenerate(failure: str) -> bool:
+    """A refusal the random network itself causes (dead units, a parameter on a kink), not its names."""
+    return failure.startswith("no pair falls in the hinge case") or "cross kinks on both sides" in failure
