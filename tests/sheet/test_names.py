@@ -120,5 +120,8 @@ def test_any_accepted_name_builds_gradients_check_and_the_sheet(data, tmp_path):
 
 
 def _degenerate(failure: str) -> bool:
-    """A refusal the random network itself causes (dead units, a parameter on a kink), not its names."""
-    return failure.startswith("no pair falls in the hinge case") or "cross kinks on both sides" in failure
+    """A refusal the random network itself causes (dead units, a parameter on a kink, rounding on gradients
+    of order 1e-9), not its names: a confusion of names gives errors of order one."""
+    error = re.search(r"max rel\. error (\d\.\de[-+]\d+)", failure)
+    return (failure.startswith("no pair falls in the hinge case") or "cross kinks on both sides" in failure
+            or (error is not None and float(error.group(1)) < 1e-6))
